@@ -1,0 +1,76 @@
+# homelab.platform - the two commands a newcomer needs:
+#   make lab    build the container lab and converge playbooks/site.yml on it
+#   make test   run every test (unit, lint, Molecule lab scenarios)
+SHELL := /bin/bash
+.DEFAULT_GOAL := help
+
+VENV ?= .venv
+PYTHON ?= python3
+SYSTEM_PACKAGES := podman runc debootstrap python3-venv iproute2 make
+export CONTAINERS_CONF := $(CURDIR)/tests/lab/containers.conf
+export ANSIBLE_COLLECTIONS_PATH := $(CURDIR)/.cache/collections
+export LAB_ROOT := $(CURDIR)
+export PATH := $(CURDIR)/$(VENV)/bin:$(PATH)
+COLLECTION_LINK := .cache/collections/ansible_collections/homelab/platform
+
+.PHONY: help deps system-deps venv link image lab lab-destroy test unit lint molecule molecule-default molecule-ha clean
+
+help:
+	@echo "make lab          build the lab image and converge site.yml on the container lab (left running)"
+	@echo "make lab-destroy  remove the lab containers"
+	@echo "make test         all tests: unit, lint, Molecule (default and ha scenarios)"
+	@echo "make unit | lint | molecule-default | molecule-ha   parts of make test"
+
+# Debian/Ubuntu packages (as root, or through sudo), only when something is missing.
+system-deps:
+	@missing=""; for p in $(SYSTEM_PACKAGES); do dpkg -s $$p >/dev/null 2>&1 || missing="$$missing $$p"; done; \
+	if [ -n "$$missing" ]; then \
+	  sudo=""; [ "$$(id -u)" = 0 ] || sudo=sudo; \
+	  echo "installing:$$missing"; \
+	  $$sudo apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$sudo apt-get install -y -qq $$missing >/dev/null; \
+	fi
+
+$(VENV)/.installed: requirements.txt
+	$(PYTHON) -m venv $(VENV)
+	$(VENV)/bin/pip install -q --upgrade pip
+	$(VENV)/bin/pip install -q -r requirements.txt
+	touch $@
+
+venv: $(VENV)/.installed
+
+link:
+	@mkdir -p $(dir $(COLLECTION_LINK))
+	@[ -L $(COLLECTION_LINK) ] || ln -s ../../../.. $(COLLECTION_LINK)
+
+deps: system-deps venv link
+
+image: system-deps
+	tests/lab/build-image.sh
+
+lab: deps image
+	molecule create -s default
+	molecule prepare -s default
+	molecule converge -s default
+	@echo "lab is up: podman ps; kubeconfig merged into .cache/lab/kubeconfig; 'make lab-destroy' removes it"
+
+lab-destroy: deps
+	molecule destroy -s default
+
+unit: deps
+	pytest tests/unit
+
+lint: deps
+	ansible-lint --profile production
+
+molecule-default: deps image
+	molecule test -s default
+
+molecule-ha: deps image
+	molecule test -s ha
+
+molecule: molecule-default molecule-ha
+
+test: unit lint molecule
+
+clean: lab-destroy
+	rm -rf .cache

@@ -1,0 +1,20 @@
+# -*- coding: utf-8 -*-
+# Copyright: homelab.platform contributors
+# MIT License (see LICENSE)
+
+from __future__ import annotations
+
+
+class ModuleDocFragment:
+    """Check mode and diff support shared by the collection's modules."""
+
+    DOCUMENTATION = r"""
+options: {}
+attributes:
+  check_mode:
+    description: Can run in check_mode and return changed status prediction without modifying target.
+    support: full
+  diff_mode:
+    description: Will return details on what has changed (or possibly needs changing in check_mode), when in diff mode.
+    support: full
+"""

@@ -1,0 +1,162 @@
+# -*- coding: utf-8 -*-
+# Copyright: homelab.platform contributors
+# MIT License (see LICENSE)
+"""K3s release and config-file logic shared by the k3s roles' filters.
+
+Plain data in, plain data out: no Ansible imports, so it is unit-tested alone.
+"""
+
+from __future__ import annotations
+
+import re
+from urllib.parse import quote
+
+# v1.34.3+k3s1, v1.30.0-rc1+k3s1 (release candidates are published the same way)
+K3S_VERSION_RE = re.compile(r"^v(?P<major>\d+)\.(?P<minor>\d+)\.(?P<patch>\d+)(?P<pre>-rc\d+)?\+k3s(?P<build>\d+)$")
+
+# Keys the roles compute themselves. Each maps to the variable a user sets instead.
+MANAGED_KEYS = {
+    "token": "k3s_token (vaulted); the roles write it to a 0600 token file",
+    "token-file": "nothing: the roles manage the token file (k3s_token_file)",
+    "agent-token": "nothing: agents join with the cluster token file",
+    "agent-token-file": "nothing: agents join with the cluster token file",
+    "server": "k3s_api_host / the k3s_server group (the first server is the join target)",
+    "cluster-init": "nothing: the first host of the k3s_server group initialises etcd",
+    "cluster-reset": "nothing: a cluster reset is a manual recovery step (docs/runbooks)",
+    "node-ip": "k3s_node_ip",
+    "node-external-ip": "k3s_node_external_ip",
+    "flannel-iface": "k3s_flannel_iface (or k3s_use_tailscale)",
+    "node-label": "k3s_node_labels (a dict)",
+    "node-taint": "k3s_node_taints (a list)",
+}
+
+# Architectures as Ansible reports them -> (binary asset suffix, checksum file suffix)
+ARCH_ASSETS = {
+    "x86_64": ("", "amd64"),
+    "amd64": ("", "amd64"),
+    "aarch64": ("-arm64", "arm64"),
+    "arm64": ("-arm64", "arm64"),
+    "armv7l": ("-armhf", "arm"),
+    "armhf": ("-armhf", "arm"),
+}
+
+RELEASE_BASE_URL = "https://github.com/k3s-io/k3s/releases/download"
+
+
+class K3sConfigError(ValueError):
+    """Bad input for the K3s roles; the message says what to change."""
+
+
+def parse_version(version):
+    """Return the parts of a K3s release version or raise K3sConfigError."""
+    if not isinstance(version, str) or not K3S_VERSION_RE.match(version.strip()):
+        raise K3sConfigError(
+            "k3s_version %r is not a K3s release version: expected the form "
+            "v<major>.<minor>.<patch>+k3s<build>, e.g. v1.34.3+k3s1" % (version,)
+        )
+    m = K3S_VERSION_RE.match(version.strip())
+    return {
+        "version": version.strip(),
+        "major": int(m.group("major")),
+        "minor": int(m.group("minor")),
+        "patch": int(m.group("patch")),
+        "prerelease": (m.group("pre") or "").lstrip("-"),
+        "build": int(m.group("build")),
+    }
+
+
+def release_assets(version, arch, base_url=RELEASE_BASE_URL):
+    """Where the binary and its checksum file of a release live, for one architecture."""
+    info = parse_version(version)
+    if arch not in ARCH_ASSETS:
+        raise K3sConfigError(
+            "architecture %r has no K3s release binary (supported: %s)" % (arch, ", ".join(sorted(ARCH_ASSETS)))
+        )
+    suffix, sum_suffix = ARCH_ASSETS[arch]
+    release = "%s/%s" % (base_url.rstrip("/"), quote(info["version"], safe=""))
+    binary = "k3s" + suffix
+    checksums = "sha256sum-%s.txt" % sum_suffix
+    return {
+        "version": info["version"],
+        "binary_name": binary,
+        "checksum_name": checksums,
+        "binary_url": "%s/%s" % (release, binary),
+        "checksum_url": "%s/%s" % (release, checksums),
+    }
+
+
+def installed_version(version_output):
+    """Parse `k3s --version` output ("k3s version v1.34.3+k3s1 (48ffa7b6)"); None if absent."""
+    if not version_output:
+        return None
+    m = re.search(r"^k3s version (v\S+)", version_output, re.MULTILINE)
+    return m.group(1) if m else None
+
+
+def checksum_from_file(text, name):
+    """The sha256 for `name` in a `sha256sum` style file (the release's sha256sum-<arch>.txt)."""
+    for line in (text or "").splitlines():
+        parts = line.split()
+        if len(parts) == 2 and parts[1].lstrip("*") == name:
+            digest = parts[0].lower()
+            if re.fullmatch(r"[0-9a-f]{64}", digest):
+                return digest
+    raise K3sConfigError("no sha256 for %r in the checksum file" % name)
+
+
+def _as_list(value):
+    if value is None:
+        return []
+    if isinstance(value, (list, tuple)):
+        return [v for v in value if v not in (None, "")]
+    return [value] if value != "" else []
+
+
+def labels_to_list(labels):
+    """{'a': 'b'} -> ['a=b'] (sorted, so the rendered config is stable)."""
+    if not labels:
+        return []
+    if not isinstance(labels, dict):
+        raise K3sConfigError("k3s_node_labels must be a dict of label -> value, got %s" % type(labels).__name__)
+    return ["%s=%s" % (k, v) for k, v in sorted(labels.items())]
+
+
+def build_config(managed, user=None, extra_lists=None):
+    """Merge the roles' managed settings with a user's config dict.
+
+    managed: keys the role computed (None/'' values are dropped).
+    user: the user's dict (k3s_server_config / k3s_agent_config); managed keys are refused.
+    extra_lists: list-valued keys whose user items are appended to the managed ones
+                 (e.g. tls-san), deduplicated, order kept.
+    """
+    user = user or {}
+    if not isinstance(user, dict):
+        raise K3sConfigError("the K3s config must be a dict of config.yaml keys, got %s" % type(user).__name__)
+    refused = sorted(k for k in user if k.replace("_", "-") in MANAGED_KEYS)
+    if refused:
+        raise K3sConfigError(
+            "these keys are managed by the roles and may not be set in the config dict: "
+            + "; ".join("%s (set %s)" % (k, MANAGED_KEYS[k.replace("_", "-")]) for k in refused)
+        )
+    bad = sorted(str(k) for k in user if not isinstance(k, str) or not re.fullmatch(r"[a-z0-9][a-z0-9-]*", k))
+    if bad:
+        raise K3sConfigError(
+            "config keys must be K3s flag names without dashes in front, in lower case (e.g. 'disable', "
+            "'kube-apiserver-arg'): %s" % ", ".join(bad)
+        )
+    config = {}
+    for key, value in managed.items():
+        if value is None or value == "" or value == []:
+            continue
+        config[key] = value
+    extra_lists = set(extra_lists or ())
+    for key, value in user.items():
+        if key in extra_lists and key in config:
+            merged = []
+            for item in _as_list(config[key]) + _as_list(value):
+                if item not in merged:
+                    merged.append(item)
+            config[key] = merged
+        else:
+            config[key] = value
+    return dict(sorted(config.items()))

@@ -1,0 +1,100 @@
+import pytest
+
+from ansible_collections.homelab.platform.plugins.module_utils import k3s_config as core
+
+
+@pytest.mark.parametrize(
+    "version,minor,pre",
+    [("v1.34.3+k3s1", 34, ""), ("v1.30.0-rc1+k3s2", 30, "rc1"), (" v1.33.10+k3s1 ", 33, "")],
+)
+def test_parse_version_accepts_releases(version, minor, pre):
+    info = core.parse_version(version)
+    assert info["minor"] == minor
+    assert info["prerelease"] == pre
+    assert info["version"] == version.strip()
+
+
+@pytest.mark.parametrize("version", ["1.34.3+k3s1", "v1.34.3", "v1.34+k3s1", "latest", "stable", "", None, 1.34])
+def test_parse_version_rejects_with_example(version):
+    with pytest.raises(core.K3sConfigError, match=r"not a K3s release version.*v1\.34\.3\+k3s1"):
+        core.parse_version(version)
+
+
+def test_release_assets_amd64_url_encodes_plus():
+    assets = core.release_assets("v1.34.3+k3s1", "x86_64")
+    assert assets["binary_url"] == "https://github.com/k3s-io/k3s/releases/download/v1.34.3%2Bk3s1/k3s"
+    assert assets["checksum_url"].endswith("/v1.34.3%2Bk3s1/sha256sum-amd64.txt")
+    assert assets["binary_name"] == "k3s"
+
+
+def test_release_assets_arm64_and_mirror():
+    assets = core.release_assets("v1.34.3+k3s1", "aarch64", base_url="https://mirror.example/k3s/")
+    assert assets["binary_url"] == "https://mirror.example/k3s/v1.34.3%2Bk3s1/k3s-arm64"
+    assert assets["checksum_name"] == "sha256sum-arm64.txt"
+
+
+def test_release_assets_unknown_arch():
+    with pytest.raises(core.K3sConfigError, match="architecture 'riscv64' has no K3s release binary"):
+        core.release_assets("v1.34.3+k3s1", "riscv64")
+
+
+def test_installed_version():
+    out = "k3s version v1.34.3+k3s1 (48ffa7b6)\ngo version go1.24.11\n"
+    assert core.installed_version(out) == "v1.34.3+k3s1"
+    assert core.installed_version("") is None
+    assert core.installed_version("bash: k3s: command not found") is None
+
+
+def test_checksum_from_file():
+    digest = "a" * 64
+    text = "%s  k3s-airgap-images-amd64.tar\n%s  k3s\n" % ("b" * 64, digest)
+    assert core.checksum_from_file(text, "k3s") == digest
+    with pytest.raises(core.K3sConfigError, match="no sha256 for 'k3s-arm64'"):
+        core.checksum_from_file(text, "k3s-arm64")
+
+
+def test_labels_to_list_sorted_and_typed():
+    assert core.labels_to_list({"node-class": "gpu", "a": "b"}) == ["a=b", "node-class=gpu"]
+    assert core.labels_to_list(None) == []
+    with pytest.raises(core.K3sConfigError, match="must be a dict"):
+        core.labels_to_list(["a=b"])
+
+
+def test_build_config_merges_and_drops_empty():
+    cfg = core.build_config(
+        {"token-file": "/etc/rancher/k3s/token", "node-ip": "100.84.89.67", "flannel-iface": "", "tls-san": ["100.84.89.67"]},
+        {"disable": ["servicelb"], "tls-san": ["k3s.example", "100.84.89.67"]},
+        extra_lists=["tls-san"],
+    )
+    assert cfg == {
+        "disable": ["servicelb"],
+        "node-ip": "100.84.89.67",
+        "tls-san": ["100.84.89.67", "k3s.example"],
+        "token-file": "/etc/rancher/k3s/token",
+    }
+    assert list(cfg) == sorted(cfg)
+
+
+@pytest.mark.parametrize("key", ["token", "server", "cluster-init", "token-file", "cluster_init", "node-ip"])
+def test_build_config_refuses_managed_keys(key):
+    with pytest.raises(core.K3sConfigError, match="managed by the roles.*%s \\(set " % key):
+        core.build_config({}, {key: "x"})
+
+
+def test_build_config_names_every_refused_key():
+    with pytest.raises(core.K3sConfigError) as err:
+        core.build_config({}, {"token": "s3cret", "server": "https://x:6443", "disable": ["traefik"]})
+    assert "server (set k3s_api_host" in str(err.value)
+    assert "token (set k3s_token" in str(err.value)
+    assert "s3cret" not in str(err.value)
+
+
+@pytest.mark.parametrize("key", ["--disable", "Disable", "write kubeconfig"])
+def test_build_config_refuses_flag_spelling(key):
+    with pytest.raises(core.K3sConfigError, match="K3s flag names"):
+        core.build_config({}, {key: True})
+
+
+def test_build_config_refuses_non_dict():
+    with pytest.raises(core.K3sConfigError, match="must be a dict"):
+        core.build_config({}, ["disable=traefik"])
