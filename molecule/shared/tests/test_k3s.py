@@ -1,0 +1,132 @@
+import os
+import re
+import stat
+import subprocess
+
+import pytest
+import yaml
+from conftest import (AGENTS, ALL, FIRST, LAB_ROOT, SCENARIO, SERVERS, events, host, invocation, names, read_yaml,
+                      tailscale_ip)
+
+SERVER_URL = "https://%s:6443" % tailscale_ip(FIRST)
+
+
+@pytest.mark.parametrize("name", ALL)
+def test_token_file_is_private_and_shared(name):
+    h = host(name)
+    f = h.file("/etc/rancher/k3s/token")
+    assert f.user == "root" and f.mode == 0o600
+    assert len(f.content_string.strip()) == 64
+    assert f.content_string == host(FIRST).file("/etc/rancher/k3s/token").content_string
+
+
+@pytest.mark.parametrize("name", SERVERS)
+def test_server_config(name):
+    h = host(name)
+    cfg = read_yaml(h, "/etc/rancher/k3s/config.yaml")
+    ip = tailscale_ip(name)
+    assert h.file("/etc/rancher/k3s/config.yaml").mode == 0o600
+    assert cfg["token-file"] == "/etc/rancher/k3s/token"
+    assert "token" not in cfg
+    assert cfg["flannel-iface"] == "tailscale0"
+    assert cfg["node-ip"] == ip and cfg["node-external-ip"] == ip
+    assert ip in cfg["tls-san"]
+    assert cfg["disable"] == ["servicelb"]  # from the user's dict
+    if name == FIRST:
+        assert cfg["cluster-init"] is True and "server" not in cfg
+    else:
+        assert cfg["server"] == SERVER_URL and "cluster-init" not in cfg
+
+
+@pytest.mark.parametrize("name", AGENTS)
+def test_agent_config_points_at_the_server(name):
+    h = host(name)
+    cfg = read_yaml(h, "/etc/rancher/k3s/config.yaml")
+    ip = tailscale_ip(name)
+    assert cfg["server"] == SERVER_URL
+    assert cfg["token-file"] == "/etc/rancher/k3s/token"
+    assert cfg["flannel-iface"] == "tailscale0"
+    assert cfg["node-ip"] == ip and cfg["node-external-ip"] == ip
+    node_class = "gpu" if name in names("gpu_workers") else "cpu"
+    assert "homelab.platform/node-class=%s" % node_class in cfg["node-label"]
+    if node_class == "gpu":
+        assert "nvidia.com/gpu.present=true" in cfg["node-label"]
+
+
+@pytest.mark.parametrize("name", ALL)
+def test_binary_was_told_what_real_k3s_needs(name, expected_version):
+    """What the k3s stand-in recorded at its last start (config.yaml as k3s reads it)."""
+    h = host(name)
+    inv = invocation(h)
+    role = "server" if name in SERVERS else "agent"
+    assert inv["role"] == role
+    assert inv["argv"][1:] == [role]  # everything else comes from config.yaml
+    assert inv["version"] == expected_version
+    assert inv["config"]["token-file"] == "/etc/rancher/k3s/token"
+    assert inv["config"]["node-ip"] == tailscale_ip(name)
+    assert inv["config"]["flannel-iface"] == "tailscale0"
+    if name != FIRST:
+        assert inv["config"]["server"] == SERVER_URL
+    # The stand-in reached the server over the tailnet address before declaring itself ready.
+    assert events(h)[-1]["event"] == "ready"
+
+
+@pytest.mark.parametrize("name", ALL)
+def test_units(name, expected_version):
+    h = host(name)
+    unit, other = ("k3s", "k3s-agent") if name in SERVERS else ("k3s-agent", "k3s")
+    assert h.service(unit).is_running and h.service(unit).is_enabled
+    assert not h.file("/etc/systemd/system/%s.service" % other).exists
+    props = h.check_output("systemctl show %s -p After -p Wants -p Type", unit)
+    assert re.search(r"^After=.*\btailscaled\.service\b", props, re.M)
+    assert re.search(r"^Wants=.*\btailscaled\.service\b", props, re.M)
+    assert "Type=notify" in props
+    assert expected_version in h.check_output("/usr/local/bin/k3s --version")
+    assert h.file("/usr/local/bin/kubectl").linked_to == "/usr/local/bin/k3s"
+
+
+@pytest.mark.skipif(SCENARIO != "default", reason="the ha scenario restarts on purpose (upgrade)")
+@pytest.mark.parametrize("name", ALL)
+def test_started_once(name):
+    """converge + idempotence: K3s started once, never restarted."""
+    starts = [e for e in events(host(name)) if e["event"] == "start"]
+    assert len(starts) == 1
+
+
+def test_kubeconfig_merged_without_losing_contexts():
+    path = os.path.join(LAB_ROOT, ".cache", "lab", "kubeconfig")
+    assert stat.S_IMODE(os.stat(path).st_mode) == 0o600
+    with open(path, encoding="utf-8") as handle:
+        doc = yaml.safe_load(handle)
+    contexts = {c["name"]: c["context"] for c in doc["contexts"]}
+    assert set(contexts) == {"work", "homelab"}
+    assert contexts["homelab"] == {"cluster": "homelab", "user": "homelab"}
+    clusters = {c["name"]: c["cluster"]["server"] for c in doc["clusters"]}
+    assert clusters == {"work": "https://work.example.invalid:6443", "homelab": SERVER_URL}
+    assert doc["current-context"] == "homelab"
+    assert {u["name"]: u["user"] for u in doc["users"]}["work"] == {"token": "not-a-real-token"}
+
+
+def _active_enter(name):
+    unit = "k3s" if name in SERVERS else "k3s-agent"
+    return host(name).check_output("systemctl show %s -p ActiveEnterTimestampMonotonic", unit)
+
+
+def test_rerun_at_vvv_changes_nothing_restarts_nothing_and_never_prints_the_token():
+    before = {n: _active_enter(n) for n in ALL}
+    token = host(FIRST).file("/etc/rancher/k3s/token").content_string.strip()
+    playbook = "upgrade.yml" if SCENARIO == "ha" else "site.yml"
+    extra = ["-e", "k3s_version=v1.34.4+k3s1"] if SCENARIO == "ha" else []
+    run = subprocess.run(
+        ["ansible-playbook", "-vvv", "-i", os.environ["MOLECULE_INVENTORY_FILE"],
+         os.path.join(LAB_ROOT, "playbooks", playbook)] + extra,
+        capture_output=True, text=True, check=False, timeout=900,
+        env=dict(os.environ, ANSIBLE_FORCE_COLOR="0", ANSIBLE_NOCOLOR="1"),
+    )
+    out = run.stdout + run.stderr
+    assert run.returncode == 0, out[-3000:]
+    assert token not in out
+    recap = re.findall(r"^(\S+)\s+: ok=\d+\s+changed=(\d+)", out, re.M)
+    assert {n for n, _ in recap} == set(ALL)
+    assert all(changed == "0" for _, changed in recap), recap
+    assert {n: _active_enter(n) for n in ALL} == before
