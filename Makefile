@@ -13,13 +13,13 @@ export LAB_ROOT := $(CURDIR)
 export PATH := $(CURDIR)/$(VENV)/bin:$(PATH)
 COLLECTION_LINK := .cache/collections/ansible_collections/homelab/platform
 
-.PHONY: help deps system-deps venv link image lab lab-destroy test unit lint molecule molecule-default molecule-ha clean
+.PHONY: help deps system-deps venv link image lab lab-destroy test unit integration lint sanity molecule molecule-default molecule-ha clean
 
 help:
 	@echo "make lab          build the lab image and converge site.yml on the container lab (left running)"
 	@echo "make lab-destroy  remove the lab containers"
-	@echo "make test         all tests: unit, lint, Molecule (default and ha scenarios)"
-	@echo "make unit | lint | molecule-default | molecule-ha   parts of make test"
+	@echo "make test         all tests: unit, integration, ansible-lint, ansible-test sanity, Molecule (default, ha)"
+	@echo "make unit | integration | lint | sanity | molecule-default | molecule-ha   parts of make test"
 
 # Debian/Ubuntu packages (as root, or through sudo), only when something is missing.
 system-deps:
@@ -59,8 +59,14 @@ lab-destroy: deps
 unit: deps
 	pytest tests/unit
 
+integration: deps
+	pytest tests/integration
+
 lint: deps
 	ansible-lint --profile production
+
+sanity: deps
+	tests/sanity.sh
 
 molecule-default: deps image
 	molecule test -s default
@@ -70,7 +76,7 @@ molecule-ha: deps image
 
 molecule: molecule-default molecule-ha
 
-test: unit lint molecule
+test: unit integration lint sanity molecule
 
 clean: lab-destroy
 	rm -rf .cache

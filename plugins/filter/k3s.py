@@ -1,6 +1,6 @@
 # -*- coding: utf-8 -*-
 # Copyright: homelab.platform contributors
-# MIT License (see LICENSE)
+# GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
 """Filters used by the k3s roles; the logic lives in module_utils/k3s_config.py."""
 
 from __future__ import annotations

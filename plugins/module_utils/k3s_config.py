@@ -1,6 +1,6 @@
 # -*- coding: utf-8 -*-
 # Copyright: homelab.platform contributors
-# MIT License (see LICENSE)
+# GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
 """K3s release and config-file logic shared by the k3s roles' filters.
 
 Plain data in, plain data out: no Ansible imports, so it is unit-tested alone.

@@ -1,7 +1,7 @@
 #!/usr/bin/python
 # -*- coding: utf-8 -*-
 # Copyright: homelab.platform contributors
-# MIT License (see LICENSE)
+# GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
 
 from __future__ import annotations
 
@@ -17,7 +17,7 @@ description:
   - The file is written atomically with mode O(mode); credentials are never shown in output or diff.
 version_added: 0.1.0
 author:
-  - homelab.platform developers
+  - homelab.platform developers (@homelab)
 options:
   path:
     description: Kubeconfig file to create or update, usually on the controller.

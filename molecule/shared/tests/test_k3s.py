@@ -127,6 +127,6 @@ def test_rerun_at_vvv_changes_nothing_restarts_nothing_and_never_prints_the_toke
     assert run.returncode == 0, out[-3000:]
     assert token not in out
     recap = re.findall(r"^(\S+)\s+: ok=\d+\s+changed=(\d+)", out, re.M)
-    assert {n for n, _ in recap} == set(ALL)
-    assert all(changed == "0" for _, changed in recap), recap
+    assert {host_name for host_name, changed in recap} == set(ALL)
+    assert all(changed == "0" for host_name, changed in recap), recap
     assert {n: _active_enter(n) for n in ALL} == before

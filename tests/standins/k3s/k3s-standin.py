@@ -1,4 +1,3 @@
-#!/usr/bin/python3
 """STAND-IN for the k3s binary, for the container lab only (tests/standins).
 
 The real k3s release cannot be downloaded on the machines that run our tests.
@@ -91,7 +90,7 @@ def notify(state):
 def wait_for_server(url, budget=90.0):
     """Agents and joining servers need the server's supervisor port, as k3s does."""
     hostport = url.split("://", 1)[-1].split("/", 1)[0]
-    host, _, port = hostport.rpartition(":")
+    host, sep, port = hostport.rpartition(":")
     host = host.strip("[]")
     deadline = time.time() + budget
     while True:
@@ -174,8 +173,7 @@ def run(role, args):
             time.sleep(0.5)
             continue
         try:
-            conn, _ = listener.accept()
-            conn.close()
+            listener.accept()[0].close()
         except socket.timeout:
             pass
         except OSError:

@@ -9,7 +9,7 @@ here="$(cd "$(dirname "$0")" && pwd)"
 for version in "$@"; do
   dir="$out/$version"
   mkdir -p "$dir"
-  sed "s/@VERSION@/$version/" "$here/k3s-standin.py" >"$dir/k3s.tmp"
+  { echo '#!/usr/bin/python3'; sed "s/@VERSION@/$version/" "$here/k3s-standin.py"; } >"$dir/k3s.tmp"
   chmod 0755 "$dir/k3s.tmp"
   mv "$dir/k3s.tmp" "$dir/k3s"
   (cd "$dir" && sha256sum k3s >sha256sum-amd64.txt)
