@@ -1,0 +1,154 @@
+# -*- coding: utf-8 -*-
+# Copyright: homelab.platform contributors
+# GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
+"""Network checks built on netaddr: overlapping CIDRs, Tailscale addresses, the preflight."""
+
+from __future__ import annotations
+
+try:
+    import netaddr
+
+    HAS_NETADDR = True
+except ImportError:  # reported by the callers with missing_required_lib / a filter error
+    netaddr = None
+    HAS_NETADDR = False
+
+TAILNET_V4 = "100.64.0.0/10"
+TAILNET_V6 = "fd7a:115c:a1e0::/48"
+
+
+class NetworkError(ValueError):
+    """Bad network input; the message names the offending value."""
+
+
+def _require():
+    if not HAS_NETADDR:
+        raise NetworkError("the Python library netaddr is required on the controller (pip install netaddr)")
+
+
+def to_set(value, name=None):
+    """An IPSet from a CIDR, an address, or a range 'a.b.c.d-e.f.g.h'."""
+    _require()
+    label = name if name is not None else value
+    if not isinstance(value, str) or not value.strip():
+        raise NetworkError("%s: expected a CIDR, an address or a range, got %r" % (label, value))
+    text = value.strip()
+    try:
+        if "-" in text and "/" not in text:
+            first, last = (part.strip() for part in text.split("-", 1))
+            return netaddr.IPSet(netaddr.IPRange(first, last))
+        return netaddr.IPSet([netaddr.IPNetwork(text)])
+    except (netaddr.AddrFormatError, ValueError, TypeError) as exc:
+        raise NetworkError("%s: %r is not a valid CIDR, address or range (%s)" % (label, value, exc)) from exc
+
+
+def _named(cidrs):
+    if isinstance(cidrs, dict):
+        items = list(cidrs.items())
+    elif isinstance(cidrs, (list, tuple)):
+        items = [(c, c) for c in cidrs]
+    else:
+        raise NetworkError("expected a list of CIDRs or a dict of name -> CIDR, got %s" % type(cidrs).__name__)
+    return [(str(name), value, to_set(value, name)) for name, value in items]
+
+
+def cidr_conflicts(cidrs):
+    """Overlapping pairs among the given CIDRs/ranges: [[name_a, name_b], ...].
+
+    A list names each entry by itself; a dict by its key. Adjacent networks do not
+    overlap; IPv4 and IPv6 never do.
+    """
+    named = _named(cidrs)
+    pairs = []
+    for i, (name_a, _value_a, set_a) in enumerate(named):
+        for name_b, _value_b, set_b in named[i + 1:]:
+            if set_a & set_b:
+                pairs.append([name_a, name_b])
+    return pairs
+
+
+def tailscale_ip(addresses, version=4):
+    """The first address in Tailscale's range (100.64.0.0/10, or fd7a:115c:a1e0::/48 for version 6)."""
+    _require()
+    if isinstance(addresses, str):
+        addresses = [addresses]
+    if not isinstance(addresses, (list, tuple)):
+        raise NetworkError("expected a list of addresses, got %s" % type(addresses).__name__)
+    if version not in (4, 6):
+        raise NetworkError("version must be 4 or 6, got %r" % (version,))
+    tailnet = netaddr.IPNetwork(TAILNET_V4 if version == 4 else TAILNET_V6)
+    for item in addresses:
+        text = str(item).split("/", 1)[0].split("%", 1)[0]
+        try:
+            addr = netaddr.IPAddress(text)
+        except (netaddr.AddrFormatError, ValueError) as exc:
+            raise NetworkError("%r is not an IP address" % (item,)) from exc
+        if addr.version == version and addr in tailnet:
+            return str(addr)
+    return None
+
+
+def preflight(lans=None, routes=None, cluster_cidr=None, service_cidr=None, metallb_pools=None,
+              tailnet=TAILNET_V4, extra=None):
+    """Problems with a home-lab's address plan; an empty list means it is sound.
+
+    lans: host -> its LAN CIDR. Hosts sharing a LAN are one network.
+    routes: host -> list of CIDRs it advertises as a Tailscale subnet router. A
+        route equal to (or inside) the advertiser's own LAN is that LAN.
+    metallb_pools: pool name -> {'addresses': CIDR or range, 'lan': CIDR}.
+    extra: name -> CIDR of other networks that must not overlap anything.
+    """
+    problems = []
+    networks = {}  # CIDR text -> list of descriptions, so one network is listed once
+
+    def add(cidr, description):
+        try:
+            key = str(netaddr.IPNetwork(cidr).cidr) if "-" not in str(cidr) else str(cidr)
+        except (netaddr.AddrFormatError, ValueError, TypeError):
+            key = str(cidr)
+        networks.setdefault(key, []).append(description)
+
+    lans = lans or {}
+    for host, cidr in sorted(lans.items()):
+        to_set(cidr, "LAN of %s" % host)
+        add(cidr, "LAN of %s" % host)
+    for host, host_routes in sorted((routes or {}).items()):
+        for cidr in host_routes or []:
+            route = to_set(cidr, "route %s advertised by %s" % (cidr, host))
+            own = lans.get(host)
+            if own and route.issubset(to_set(own)):
+                continue  # a subnet router advertising (part of) its own LAN
+            add(cidr, "route advertised by %s" % host)
+    if cluster_cidr:
+        add(cluster_cidr, "K3s cluster-cidr")
+    if service_cidr:
+        add(service_cidr, "K3s service-cidr")
+    if tailnet:
+        add(tailnet, "Tailscale addresses")
+    for name, cidr in sorted((extra or {}).items()):
+        add(cidr, name)
+
+    names = {cidr: " / ".join(desc) for cidr, desc in networks.items()}
+    for a, b in cidr_conflicts({names[c]: c for c in networks}):
+        problems.append("%s (%s) overlaps %s (%s)" % (a, _cidr_of(networks, a), b, _cidr_of(networks, b)))
+
+    for pool, spec in sorted((metallb_pools or {}).items()):
+        if not isinstance(spec, dict) or "addresses" not in spec:
+            raise NetworkError("MetalLB pool %s: expected a dict with 'addresses' (and 'lan')" % pool)
+        pool_set = to_set(spec["addresses"], "MetalLB pool %s" % pool)
+        lan = spec.get("lan")
+        if lan and not pool_set.issubset(to_set(lan, "LAN of MetalLB pool %s" % pool)):
+            problems.append("MetalLB pool %s (%s) is outside its node's LAN %s" % (pool, spec["addresses"], lan))
+        for cidr, desc in sorted(networks.items()):
+            if lan and str(netaddr.IPNetwork(lan).cidr) == cidr:
+                continue
+            if pool_set & to_set(cidr):
+                problems.append("MetalLB pool %s (%s) overlaps %s (%s)" % (pool, spec["addresses"], " / ".join(desc), cidr))
+    return problems
+
+
+def _cidr_of(networks, label):
+    for cidr, desc in networks.items():
+        if " / ".join(desc) == label:
+            return cidr
+    return "?"

@@ -1,0 +1,101 @@
+import pytest
+
+from ansible_collections.homelab.platform.plugins.module_utils import network as core
+
+SEED_LANS = {
+    "k3s-master": "192.168.2.0/24",
+    "k3s-worker-01": "192.168.2.0/24",
+    "k3s-worker-02": "192.168.2.0/24",
+    "k3s-nas-worker": "192.168.2.0/24",
+    "k3s-gpu-worker": "192.168.0.0/24",
+}
+SEED_ROUTES = {"k3s-master": ["192.168.2.0/24"], "k3s-gpu-worker": ["192.168.0.0/24"]}
+
+
+def test_conflicts_list_names_pairs_by_cidr():
+    assert core.cidr_conflicts(["10.0.0.0/8", "10.42.0.0/16", "192.168.2.0/24"]) == [["10.0.0.0/8", "10.42.0.0/16"]]
+
+
+def test_conflicts_dict_uses_names():
+    pairs = core.cidr_conflicts({"lan": "192.168.2.0/24", "pool": "192.168.2.200-192.168.2.220", "pods": "10.42.0.0/16"})
+    assert pairs == [["lan", "pool"]]
+
+
+def test_adjacent_networks_do_not_overlap():
+    assert core.cidr_conflicts(["192.168.0.0/24", "192.168.1.0/24", "192.168.2.0/23"]) == []
+
+
+def test_ipv6_and_mixed_families():
+    assert core.cidr_conflicts(["fd00::/8", "fd7a:115c:a1e0::/48", "10.0.0.0/8"]) == [["fd00::/8", "fd7a:115c:a1e0::/48"]]
+    assert core.cidr_conflicts(["::ffff:0:0/96", "2001:db8::/32"]) == []
+
+
+@pytest.mark.parametrize("bad", ["192.168.2.0/33", "not-a-cidr", "", None, "10.0.0.9-10.0.0.1"])
+def test_bad_input_is_named(bad):
+    with pytest.raises(core.NetworkError) as err:
+        core.cidr_conflicts({"lan-a": "192.168.0.0/24", "broken": bad})
+    assert "broken" in str(err.value)
+
+
+def test_bad_container_type():
+    with pytest.raises(core.NetworkError, match="list of CIDRs or a dict"):
+        core.cidr_conflicts("192.168.0.0/24")
+
+
+def test_tailscale_ip_picks_cgnat_v4():
+    # ansible_all_ipv4_addresses order on a node: LAN first, then tailscale0.
+    assert core.tailscale_ip(["192.168.2.20", "10.42.0.0", "100.84.89.67"]) == "100.84.89.67"
+    assert core.tailscale_ip(["100.63.255.255", "100.128.0.1"]) is None  # just outside 100.64.0.0/10
+
+
+def test_tailscale_ip_v6_and_prefix_forms():
+    addrs = ["100.84.89.67/32", "fe80::1%eth0", "fd7a:115c:a1e0:ab12:4843:cd96:6254:5943"]
+    assert core.tailscale_ip(addrs, 6) == "fd7a:115c:a1e0:ab12:4843:cd96:6254:5943"
+    assert core.tailscale_ip(addrs) == "100.84.89.67"
+
+
+def test_tailscale_ip_bad_input():
+    with pytest.raises(core.NetworkError, match="'banana' is not an IP address"):
+        core.tailscale_ip(["banana"])
+    with pytest.raises(core.NetworkError, match="version must be 4 or 6"):
+        core.tailscale_ip(["100.64.0.1"], 5)
+
+
+def test_preflight_seed_plan_is_sound():
+    assert core.preflight(
+        lans=SEED_LANS, routes=SEED_ROUTES, cluster_cidr="10.42.0.0/16", service_cidr="10.43.0.0/16",
+        metallb_pools={"default": {"addresses": "192.168.2.100-192.168.2.120", "lan": "192.168.2.0/24"}},
+    ) == []
+
+
+def test_preflight_finds_each_kind_of_overlap():
+    problems = core.preflight(
+        lans={"a": "192.168.2.0/24", "b": "192.168.2.128/25", "c": "10.42.5.0/24"},
+        routes={"a": ["192.168.2.0/24"], "c": ["100.100.0.0/16"]},
+        cluster_cidr="10.42.0.0/16", service_cidr="10.42.128.0/17",
+        metallb_pools={"p": {"addresses": "10.43.0.10-10.43.0.20", "lan": "192.168.2.0/24"}},
+    )
+    text = "\n".join(problems)
+    assert "LAN of a (192.168.2.0/24) overlaps LAN of b (192.168.2.128/25)" in text
+    assert "LAN of c (10.42.5.0/24) overlaps K3s cluster-cidr (10.42.0.0/16)" in text
+    assert "K3s cluster-cidr (10.42.0.0/16) overlaps K3s service-cidr (10.42.128.0/17)" in text
+    assert "route advertised by c (100.100.0.0/16) overlaps Tailscale addresses (100.64.0.0/10)" in text
+    assert "MetalLB pool p (10.43.0.10-10.43.0.20) is outside its node's LAN 192.168.2.0/24" in text
+
+
+def test_preflight_pool_overlapping_pods():
+    problems = core.preflight(
+        lans={"a": "192.168.2.0/24"}, cluster_cidr="192.168.2.128/25",
+        metallb_pools={"p": {"addresses": "192.168.2.200-192.168.2.210", "lan": "192.168.2.0/24"}},
+    )
+    assert "MetalLB pool p (192.168.2.200-192.168.2.210) overlaps K3s cluster-cidr (192.168.2.128/25)" in problems
+
+
+def test_preflight_route_of_other_lan_conflict():
+    problems = core.preflight(lans={"a": "192.168.2.0/24", "b": "192.168.0.0/24"}, routes={"b": ["192.168.2.0/23"]})
+    assert problems == ["LAN of a (192.168.2.0/24) overlaps route advertised by b (192.168.2.0/23)"]
+
+
+def test_preflight_bad_pool_spec():
+    with pytest.raises(core.NetworkError, match="MetalLB pool p: expected a dict"):
+        core.preflight(metallb_pools={"p": "192.168.2.0/24"})
