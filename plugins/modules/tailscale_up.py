@@ -82,7 +82,7 @@ EXAMPLES = r"""
 
 RETURN = r"""
 action:
-  description: What ran: none, set or up.
+  description: "What ran: none, set or up."
   returned: always
   type: str
   sample: set
