@@ -195,10 +195,13 @@ def apply(prefs, flags):
     return prefs
 
 
+def run(*cmd):
+    return subprocess.run(cmd, check=False, capture_output=True)
+
+
 def ensure_interface(addrs):
     if not addrs:
         return
-    run = lambda *cmd: subprocess.run(cmd, check=False, capture_output=True)  # noqa: E731
     if run("ip", "link", "show", "tailscale0").returncode != 0:
         run("ip", "tuntap", "add", "dev", "tailscale0", "mode", "tun")
     if addrs[0] not in run("ip", "-4", "-o", "addr", "show", "dev", "tailscale0").stdout.decode():
