@@ -1,0 +1,168 @@
+# -*- coding: utf-8 -*-
+# Copyright: homelab.platform contributors
+# GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
+"""The `gpu-mode` command on the GPU worker, built on module_utils/gpu_mode.py.
+
+  gpu-mode ml|r1|gaming|<mode>   switch (and remember the choice)
+  gpu-mode status                show the current mode
+  gpu-mode boot                  what gpu-mode-default.service runs at boot: wait for the
+                                 API, then apply the remembered choice if it was gaming
+                                 (sticky), else the default mode
+
+Exit codes: 0 done, 1 failed, 2 usage, 3 timed out, 4 API unreachable/refused, 5 not enough VRAM.
+"""
+
+from __future__ import annotations
+
+import argparse
+import glob
+import json
+import os
+import sys
+import time
+
+try:
+    from . import gpu_mode as core
+    from .k8s_client import ClientConfigError, api_client
+except ImportError:  # installed on the node as a plain package (see the gpu_mode role)
+    from homelab_gpu_mode import gpu_mode as core  # type: ignore[no-redef]
+    from homelab_gpu_mode.k8s_client import ClientConfigError, api_client  # type: ignore[no-redef]
+
+CONFIG_DIR = "/etc/gpu-mode"
+STATE_FILE = "/var/lib/gpu-mode/choice"
+DESCRIPTION_ANNOTATION = "gpu-mode.homelab.platform/description"
+
+
+def load_modes(directory):
+    import yaml
+
+    modes = {}
+    for path in sorted(glob.glob(os.path.join(directory, "*.yaml"))):
+        with open(path, encoding="utf-8") as handle:
+            for doc in yaml.safe_load_all(handle):
+                if isinstance(doc, dict) and doc.get("kind") == "Deployment":
+                    mode = (doc.get("metadata", {}).get("labels") or {}).get(core.MODE_LABEL)
+                    if mode:
+                        modes[mode] = doc
+    return modes
+
+
+def read_config(path):
+    config = {}
+    if os.path.exists(path):
+        with open(path, encoding="utf-8") as handle:
+            for line in handle:
+                line = line.strip()
+                if line and not line.startswith("#") and "=" in line:
+                    key, value = line.split("=", 1)
+                    config[key.strip()] = value.strip().strip('"')
+    return config
+
+
+def describe(mode, modes):
+    if mode == core.GAMING:
+        return "Gaming mode: vLLM scaled to 0, GPU free (LiteLLM falls back to Ollama)"
+    body = modes.get(mode) or {}
+    text = ((body.get("metadata") or {}).get("annotations") or {}).get(DESCRIPTION_ANNOTATION)
+    return "%s mode%s" % (mode.upper(), (": " + text) if text else "")
+
+
+class Progress:
+    """One line per change of what is seen, with elapsed seconds and pod phases."""
+
+    def __init__(self, stream):
+        self.stream = stream
+        self.last = None
+
+    def __call__(self, elapsed, pods):
+        seen = ", ".join("%s %s%s" % (p["name"], "Ready" if p["ready"] else p["phase"],
+                                      " (terminating)" if p["terminating"] else "") for p in pods) or "no vLLM pods"
+        if seen != self.last:
+            self.stream.write("[%5.1fs] %s\n" % (elapsed, seen))
+            self.stream.flush()
+            self.last = seen
+
+
+def remember(mode, path=STATE_FILE):
+    os.makedirs(os.path.dirname(path), exist_ok=True)
+    with open(path + ".tmp", "w", encoding="utf-8") as handle:
+        handle.write(mode + "\n")
+    os.replace(path + ".tmp", path)
+
+
+def remembered(path=STATE_FILE):
+    try:
+        with open(path, encoding="utf-8") as handle:
+            return handle.read().strip() or None
+    except OSError:
+        return None
+
+
+def wait_for_api(api, namespace, deployment, budget, out, sleep=time.sleep, clock=time.monotonic):
+    deadline = clock() + budget
+    while True:
+        try:
+            api.get_deployment(namespace, deployment)
+            return
+        except core.GpuModeError as exc:
+            if clock() >= deadline:
+                raise core.GpuModeError("the Kubernetes API did not answer within %ds: %s" % (budget, exc),
+                                        exit_code=core.EXIT_API) from exc
+            out.write("waiting for the Kubernetes API...\n")
+            sleep(2)
+
+
+def parser():
+    p = argparse.ArgumentParser(prog="gpu-mode", description="Share the GPU between ML inference and gaming.")
+    p.add_argument("mode", help="ml, r1, gaming, status, boot, or another mode from the modes directory")
+    p.add_argument("--timeout", type=int, help="seconds to wait for the switch (default from the config, 300)")
+    p.add_argument("--no-wait", action="store_true", help="return once the change is applied")
+    p.add_argument("--json", action="store_true", help="print the result as JSON")
+    p.add_argument("--config", default=os.path.join(CONFIG_DIR, "config"), help="KEY=VALUE settings file")
+    return p
+
+
+def main(argv=None, out=sys.stdout, err=sys.stderr, api=None, state_file=STATE_FILE, sleep=time.sleep, clock=time.monotonic):
+    args = parser().parse_args(argv)
+    config = read_config(args.config)
+    namespace = config.get("NAMESPACE", core.DEFAULT_NAMESPACE)
+    deployment = config.get("DEPLOYMENT", core.DEFAULT_DEPLOYMENT)
+    timeout = args.timeout or int(config.get("TIMEOUT", "300"))
+    try:
+        modes = load_modes(config.get("MODES_DIR", os.path.join(CONFIG_DIR, "modes")))
+        if api is None:
+            api = core.KubernetesApi(api_client(kubeconfig=config.get("KUBECONFIG", os.path.join(CONFIG_DIR, "kubeconfig"))))
+        mode = args.mode
+        sticky = False
+        if mode == "boot":
+            wait_for_api(api, namespace, deployment, int(config.get("API_WAIT", "300")), err, sleep=sleep, clock=clock)
+            choice = remembered(state_file)
+            sticky = choice == core.GAMING
+            mode = core.GAMING if sticky else config.get("DEFAULT_MODE", "ml")
+            err.write("boot: %s\n" % ("keeping gaming (chosen before the reboot; `gpu-mode ml` to switch back)"
+                                      if sticky else "default mode %s" % mode))
+        result = core.switch(api, mode, modes, namespace=namespace, deployment=deployment, wait=not args.no_wait,
+                             timeout=timeout, progress=Progress(err))
+        if args.mode not in ("status", "boot"):
+            remember(mode, state_file)
+    except ClientConfigError as exc:
+        err.write("gpu-mode: %s\n" % exc)
+        return core.EXIT_API
+    except core.GpuModeError as exc:
+        err.write("gpu-mode: %s\n" % exc)
+        return exc.exit_code
+    result.pop("diff", None)
+    if args.json:
+        out.write(json.dumps(result, sort_keys=True) + "\n")
+    else:
+        line = describe(result["mode"], modes)
+        if result["mode"] != core.GAMING:
+            line += " (%d/%d ready)" % (result["ready_replicas"], result["replicas"])
+        if result["changed"]:
+            line += " - switched from %s in %.1fs" % (result["previous_mode"], result["duration_seconds"])
+        out.write(line + "\n")
+    return core.EXIT_OK
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,56 @@
+# -*- coding: utf-8 -*-
+# Copyright: homelab.platform contributors
+# GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
+"""Build a `kubernetes` ApiClient from kubeconfig/context/host/api_key (no Ansible imports:
+the gpu-mode command on the GPU worker uses it too)."""
+
+from __future__ import annotations
+
+import os
+
+K8S_ENV = {
+    "kubeconfig": "K8S_AUTH_KUBECONFIG",
+    "context": "K8S_AUTH_CONTEXT",
+    "host": "K8S_AUTH_HOST",
+    "api_key": "K8S_AUTH_API_KEY",
+    "validate_certs": "K8S_AUTH_VERIFY_SSL",
+    "ca_cert": "K8S_AUTH_SSL_CA_CERT",
+}
+
+
+class ClientConfigError(Exception):
+    """No usable Kubernetes configuration; the message says what was tried."""
+
+
+def api_client(kubeconfig=None, context=None, host=None, api_key=None, validate_certs=None, ca_cert=None):
+    """An ApiClient: explicit host/api_key, else the kubeconfig (file or dict), else in-cluster."""
+    from kubernetes import client, config
+
+    configuration = client.Configuration()
+    try:
+        if isinstance(kubeconfig, dict):
+            config.load_kube_config_from_dict(kubeconfig, context=context, client_configuration=configuration)
+        elif kubeconfig or not host:
+            path = os.path.expanduser(kubeconfig or os.environ.get("KUBECONFIG", "~/.kube/config"))
+            if os.path.exists(path):
+                config.load_kube_config(config_file=path, context=context, client_configuration=configuration)
+            elif kubeconfig:
+                raise ClientConfigError("kubeconfig %s does not exist" % path)
+            elif not host:
+                try:
+                    config.load_incluster_config(client_configuration=configuration)
+                except config.ConfigException as exc:
+                    raise ClientConfigError(
+                        "no Kubernetes configuration: give kubeconfig (or K8S_AUTH_KUBECONFIG), host and api_key, "
+                        "or run in a pod (%s)" % exc) from exc
+    except config.ConfigException as exc:
+        raise ClientConfigError("cannot use kubeconfig %s: %s" % (kubeconfig, exc)) from exc
+    if host:
+        configuration.host = host
+    if api_key:
+        configuration.api_key = {"authorization": "Bearer " + api_key}
+    if validate_certs is not None:
+        configuration.verify_ssl = bool(validate_certs)
+    if ca_cert:
+        configuration.ssl_ca_cert = ca_cert
+    return client.ApiClient(configuration)
