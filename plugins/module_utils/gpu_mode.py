@@ -328,6 +328,9 @@ class KubernetesApi:
             if exc.status == 404:
                 return None
             raise GpuModeError("Kubernetes API refused to %s: %s %s" % (what, exc.status, exc.reason), exit_code=EXIT_API) from exc
+        except (ValueError, TypeError) as exc:  # the client's validation of the body
+            raise GpuModeError("the Deployment definition is not valid for the Kubernetes client (%s): %s" % (what, exc),
+                               exit_code=EXIT_USAGE) from exc
         except Exception as exc:  # urllib3 connection errors, timeouts
             raise GpuModeError("cannot reach the Kubernetes API at %s to %s: %s"
                                % (self._client.configuration.host, what, exc), exit_code=EXIT_API) from exc
