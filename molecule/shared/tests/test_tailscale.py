@@ -39,8 +39,7 @@ def test_node_settings(name):
     assert h.check_output("tailscale ip -4") == tailscale_ip(name)
     assert " %s/32 " % tailscale_ip(name) in h.check_output("ip -4 -o addr show dev tailscale0")
     if name in SERVERS[:1]:
-        lan = h.check_output("ip -4 route show scope link dev eth0").split()[0]
-        assert prefs["AdvertiseRoutes"] == [lan]
+        assert prefs["AdvertiseRoutes"] == ["192.168.77.0/24"]  # homelab_lan_cidr of the lab inventory
         assert prefs["AdvertiseTags"] == ["tag:k3s-server"]
     else:
         assert not prefs["AdvertiseRoutes"]
