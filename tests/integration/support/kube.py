@@ -125,11 +125,13 @@ class FakeKubelet:
             name = pod["metadata"]["name"]
             if name in self._deleting and now >= self._deleting[name]:
                 # The kubelet has stopped the containers: release the pod (the emulator then deletes it).
+                # Times are taken before the API call, so overheads measured from them are upper bounds.
+                stamp = time.monotonic()
                 self.core.patch_namespaced_pod(name, self.namespace, {"metadata": {"finalizers": []}},
                                                _content_type="application/merge-patch+json")
                 self._deleting.pop(name)
                 released.add(name)
-                self.timeline.append((time.monotonic(), "deleted", name))
+                self.timeline.append((stamp, "deleted", name))
         alive = [p for p in pods if p["metadata"]["name"] not in self._deleting and p["metadata"]["name"] not in released]
         if deploy is None:
             return
@@ -187,11 +189,12 @@ class FakeKubelet:
         if self._is_ready(pod) or pod["metadata"]["labels"].get("gpu-mode") in self.never_ready:
             return
         if now - self._created.get(name, now) >= self.ready_delay:
+            stamp = time.monotonic()
             self.core.patch_namespaced_pod(name, self.namespace, {"status": {
                 "phase": "Running", "conditions": [{"type": "Ready", "status": "True"}]}},
                 _content_type="application/merge-patch+json")
             pod.setdefault("status", {})["conditions"] = [{"type": "Ready", "status": "True"}]
-            self.timeline.append((time.monotonic(), "ready", name))
+            self.timeline.append((stamp, "ready", name))
 
     def _status(self, deploy, ready):
         if int((deploy.get("status") or {}).get("readyReplicas") or 0) != ready:
