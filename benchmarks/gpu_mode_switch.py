@@ -1,4 +1,3 @@
-#!/usr/bin/env python3
 """Benchmark: gpu-mode switch overhead, ours (watch API) vs the seed's polling loop.
 
 Overhead = the time from the last vLLM pod disappearing (gaming) or the new pod
@@ -10,7 +9,7 @@ cannot read kmock's list responses:
     kubectl scale deployment vllm-server -n ml --replicas=0
     while [[ $(kubectl get pods -n ml -l app=vllm-server | wc -l) -gt 0 ]]; do sleep 2; done
 
-Usage: benchmarks/gpu_mode_switch.py [--runs N]   (prints the figures; not a test)
+Usage: .venv/bin/python benchmarks/gpu_mode_switch.py [--runs N]   (prints the figures; not a test)
 """
 
 import argparse
@@ -69,7 +68,7 @@ def seed_gaming(api, kubelet):
 
 
 def main():
-    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser = argparse.ArgumentParser(description=__doc__.split("\n", maxsplit=1)[0])
     parser.add_argument("--runs", type=int, default=7)
     args = parser.parse_args()
     cluster = EmulatedCluster()
@@ -78,7 +77,7 @@ def main():
         figures = {}
         with FakeKubelet(cluster, ready_delay=0.5, terminate_delay=0.7, period=0.02) as kubelet:
             for name, func in (("ours, gaming", ours_gaming), ("ours, ml", ours_ml), ("seed loop, gaming", seed_gaming)):
-                figures[name] = [func(api, kubelet) for _ in range(args.runs)]
+                figures[name] = [func(api, kubelet) for run in range(args.runs)]
         print("gpu-mode switch overhead (s) after the last pod is gone / the new pod is Ready; %d runs each" % args.runs)
         for name, values in figures.items():
             print("  %-18s median %.3f  min %.3f  max %.3f" % (name, statistics.median(values), min(values), max(values)))

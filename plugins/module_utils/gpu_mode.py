@@ -247,9 +247,9 @@ def wait_for(api, namespace, selector, mode, replicas, timeout, progress=None, c
         events.extend(api.pod_events(namespace, pod["name"])[-3:])
     what = "no vLLM pod to be left" if mode == GAMING else "%d Ready pod(s) of mode %s" % (replicas, mode)
     seen = "; ".join("%s %s%s" % (p["name"], p["phase"], " terminating" if p["terminating"] else "") for p in summary) or "no pods"
+    tail = ("; last events: " + " | ".join(events)) if events else ""
     raise GpuModeTimeout(
-        "timed out after %ds waiting for %s; saw: %s%s" % (timeout, what, seen,
-                                                          ("; last events: " + " | ".join(events)) if events else ""),
+        "timed out after %ds waiting for %s; saw: %s%s" % (timeout, what, seen, tail),
         details={"pods": summary, "events": events},
         exit_code=EXIT_TIMEOUT,
     )

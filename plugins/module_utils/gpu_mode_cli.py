@@ -162,7 +162,3 @@ def main(argv=None, out=sys.stdout, err=sys.stderr, api=None, state_file=STATE_F
             line += " - switched from %s in %.1fs" % (result["previous_mode"], result["duration_seconds"])
         out.write(line + "\n")
     return core.EXIT_OK
-
-
-if __name__ == "__main__":
-    sys.exit(main())
