@@ -21,12 +21,9 @@ import os
 import sys
 import time
 
-try:
-    from . import gpu_mode as core
-    from .k8s_client import ClientConfigError, api_client
-except ImportError:  # installed on the node as a plain package (see the gpu_mode role)
-    from homelab_gpu_mode import gpu_mode as core  # type: ignore[no-redef]
-    from homelab_gpu_mode.k8s_client import ClientConfigError, api_client  # type: ignore[no-redef]
+from . import gpu_mode as core
+from . import nvidia
+from .k8s_client import ClientConfigError, api_client
 
 CONFIG_DIR = "/etc/gpu-mode"
 STATE_FILE = "/var/lib/gpu-mode/choice"
@@ -112,6 +109,24 @@ def wait_for_api(api, namespace, deployment, budget, out, sleep=time.sleep, cloc
             sleep(2)
 
 
+def local_gpu(nvidia_smi="nvidia-smi"):
+    """This node's first GPU from nvidia-smi, or None without a driver (no VRAM preflight then)."""
+    import shutil
+    import subprocess
+
+    binary = shutil.which(nvidia_smi)
+    if not binary:
+        return None
+    proc = subprocess.run([binary, "-q", "-x"], capture_output=True, text=True, check=False, timeout=30)
+    if proc.returncode != 0:
+        return None
+    try:
+        gpus = nvidia.parse(proc.stdout)["gpus"]
+    except nvidia.NvidiaSmiError:
+        return None
+    return gpus[0] if gpus else None
+
+
 def parser():
     p = argparse.ArgumentParser(prog="gpu-mode", description="Share the GPU between ML inference and gaming.")
     p.add_argument("mode", help="ml, r1, gaming, status, boot, or another mode from the modes directory")
@@ -141,8 +156,9 @@ def main(argv=None, out=sys.stdout, err=sys.stderr, api=None, state_file=STATE_F
             mode = core.GAMING if sticky else config.get("DEFAULT_MODE", "ml")
             err.write("boot: %s\n" % ("keeping gaming (chosen before the reboot; `gpu-mode ml` to switch back)"
                                       if sticky else "default mode %s" % mode))
+        gpu = local_gpu(config.get("NVIDIA_SMI", "nvidia-smi")) if mode not in (core.GAMING, core.STATUS) else None
         result = core.switch(api, mode, modes, namespace=namespace, deployment=deployment, wait=not args.no_wait,
-                             timeout=timeout, progress=Progress(err))
+                             timeout=timeout, progress=Progress(err), gpu=gpu)
         if args.mode not in ("status", "boot"):
             remember(mode, state_file)
     except ClientConfigError as exc:

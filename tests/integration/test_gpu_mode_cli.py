@@ -102,3 +102,21 @@ def test_boot_waits_for_the_api_then_reports(node, tmp_path):
     assert code == core.EXIT_API
     assert "waiting for the Kubernetes API" in err.getvalue()
     assert "did not answer within 5s" in err.getvalue()
+
+
+def test_vram_preflight_from_the_local_nvidia_smi(cluster, node, monkeypatch):
+    """A game holds 5 GB: `gpu-mode r1` refuses with exit code 5 and changes nothing."""
+    import os
+
+    root = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+    with FakeKubelet(cluster):
+        run(node, "ml")
+        run(node, "gaming")
+        # Now a game starts and holds the VRAM.
+        monkeypatch.setenv("NVIDIA_SMI_STANDIN_XML", os.path.join(root, "tests", "unit", "fixtures", "nvidia", "rtx3060_game.xml"))
+        with open(node["config"], "a", encoding="utf-8") as handle:
+            handle.write("NVIDIA_SMI=%s\n" % os.path.join(root, "tests", "standins", "nvidia", "nvidia-smi"))
+        code, out, err = run(node, "r1")
+        assert code == core.EXIT_VRAM
+        assert "not enough GPU memory" in err and "factorio (pid 7001, 5204 MiB)" in err
+        assert core.state_of(core.KubernetesApi(cluster.api_client()).get_deployment("ml", "vllm-server"))["mode"] == "gaming"
