@@ -88,9 +88,9 @@ def test_units(name, expected_version):
 @pytest.mark.skipif(SCENARIO != "default", reason="the ha scenario restarts on purpose (upgrade)")
 @pytest.mark.parametrize("name", ALL)
 def test_started_once(name):
-    """converge + idempotence: K3s started once, never restarted."""
+    """converge + idempotence: K3s started once (GPU workers: plus one restart for the NVIDIA runtime)."""
     starts = [e for e in events(host(name)) if e["event"] == "start"]
-    assert len(starts) == 1
+    assert len(starts) == (2 if name in names("gpu_workers") else 1)
 
 
 def test_kubeconfig_merged_without_losing_contexts():
