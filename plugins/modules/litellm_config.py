@@ -130,7 +130,7 @@ def main():
         configmap=dict(type="dict", options=dict(
             name=dict(type="str", required=True),
             namespace=dict(type="str", required=True),
-            key=dict(type="str", default="config.yaml"),
+            key=dict(type="str", default="config.yaml", no_log=False),
             labels=dict(type="dict", default={}),
         )),
     )

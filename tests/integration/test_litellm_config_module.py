@@ -50,7 +50,7 @@ def test_file_and_configmap_idempotent_with_check_mode_and_diff(tmp_path, cluste
     first = run(tmp_path, cluster, args)
     assert first["changed"] is True
     rendered = yaml.safe_load((tmp_path / "config.yaml").read_text())
-    chains = sorted(rendered["router_settings"]["fallbacks"], key=lambda entry: list(entry))
+    chains = sorted(rendered["router_settings"]["fallbacks"], key=str)
     assert chains == [{"ollama-qwen": ["openai-gpt4o"]}, {"vllm-qwen": ["ollama-qwen"]}]
     second = run(tmp_path, cluster, args)
     assert second["changed"] is False and second["checksum"] == first["checksum"]

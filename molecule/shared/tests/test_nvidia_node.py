@@ -1,7 +1,5 @@
 """The nvidia_gpu role on the lab's GPU worker (driver off, toolkit stand-in package)."""
 
-import json
-
 import pytest
 from conftest import AGENTS, SCENARIO, events, host, names
 
