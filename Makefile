@@ -12,8 +12,10 @@ export ANSIBLE_COLLECTIONS_PATH := $(CURDIR)/.cache/collections
 export LAB_ROOT := $(CURDIR)
 export PATH := $(CURDIR)/$(VENV)/bin:$(PATH)
 COLLECTION_LINK := .cache/collections/ansible_collections/homelab/platform
+LITELLM_VENV := .cache/litellm-venv
+export LITELLM_BIN := $(CURDIR)/$(LITELLM_VENV)/bin/litellm
 
-.PHONY: help deps system-deps venv link image lab lab-destroy test unit integration lint sanity molecule molecule-default molecule-ha clean
+.PHONY: help deps system-deps venv litellm-venv link image lab lab-destroy test unit integration lint sanity molecule molecule-default molecule-ha clean
 
 help:
 	@echo "make lab          build the lab image and converge site.yml on the container lab (left running)"
@@ -38,6 +40,13 @@ $(VENV)/.installed: requirements.txt
 
 venv: $(VENV)/.installed
 
+$(LITELLM_VENV)/.installed: requirements-litellm.txt
+	$(PYTHON) -m venv $(LITELLM_VENV)
+	$(LITELLM_VENV)/bin/pip install -q -r requirements-litellm.txt
+	touch $@
+
+litellm-venv: $(LITELLM_VENV)/.installed
+
 link:
 	@mkdir -p $(dir $(COLLECTION_LINK))
 	@[ -L $(COLLECTION_LINK) ] || ln -s ../../../.. $(COLLECTION_LINK)
@@ -59,7 +68,7 @@ lab-destroy: deps
 unit: deps
 	pytest tests/unit
 
-integration: deps
+integration: deps litellm-venv
 	pytest tests/integration
 
 lint: deps

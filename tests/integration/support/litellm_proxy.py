@@ -1,0 +1,79 @@
+"""Run the real LiteLLM proxy (PyPI litellm[proxy], `make litellm-venv`) on loopback."""
+
+from __future__ import annotations
+
+import json
+import os
+import socket
+import subprocess
+import time
+import urllib.error
+import urllib.request
+
+import yaml
+
+ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)))))
+MASTER_KEY = os.environ.get("LITELLM_TEST_MASTER_KEY", "sk-test-master-%d" % os.getpid())
+
+
+def litellm_bin():
+    path = os.environ.get("LITELLM_BIN") or os.path.join(ROOT, ".cache", "litellm-venv", "bin", "litellm")
+    if not os.path.exists(path):
+        raise RuntimeError("the LiteLLM proxy is not installed at %s: run `make litellm-venv`" % path)
+    return path
+
+
+def free_port():
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+class Proxy:
+    def __init__(self, config, workdir):
+        self.port = free_port()
+        self.path = os.path.join(workdir, "config.yaml")
+        with open(self.path, "w", encoding="utf-8") as handle:
+            handle.write(config if isinstance(config, str) else yaml.safe_dump(config, sort_keys=False))
+        self.log = os.path.join(workdir, "proxy.log")
+        self.process = None
+
+    def __enter__(self):
+        env = dict(os.environ, LITELLM_MASTER_KEY=MASTER_KEY, OPENAI_API_KEY="sk-test-openai-key",
+                   LITELLM_LOCAL_MODEL_COST_MAP="True", LITELLM_TELEMETRY="False")
+        with open(self.log, "w", encoding="utf-8") as log:
+            self.process = subprocess.Popen(  # pylint: disable=consider-using-with
+                [litellm_bin(), "--config", self.path, "--host", "127.0.0.1", "--port", str(self.port)],
+                env=env, stdout=log, stderr=subprocess.STDOUT)
+        deadline = time.monotonic() + 180
+        while time.monotonic() < deadline:
+            if self.process.poll() is not None:
+                raise RuntimeError("the proxy exited with %s:\n%s" % (self.process.returncode, self.tail()))
+            try:
+                urllib.request.urlopen("http://127.0.0.1:%d/health/liveliness" % self.port, timeout=2).close()
+                return self
+            except (urllib.error.URLError, OSError):
+                time.sleep(0.3)
+        raise RuntimeError("the proxy did not come up:\n%s" % self.tail())
+
+    def __exit__(self, *exc):
+        self.process.terminate()
+        try:
+            self.process.wait(20)
+        except subprocess.TimeoutExpired:
+            self.process.kill()
+
+    def tail(self):
+        with open(self.log, encoding="utf-8") as handle:
+            return handle.read()[-3000:]
+
+    def ask(self, model, timeout=120):
+        """(content, seconds) of one chat completion through the proxy."""
+        request = urllib.request.Request(
+            "http://127.0.0.1:%d/v1/chat/completions" % self.port,
+            data=json.dumps({"model": model, "messages": [{"role": "user", "content": "hi"}]}).encode(),
+            headers={"Content-Type": "application/json", "Authorization": "Bearer " + MASTER_KEY})
+        start = time.monotonic()
+        with urllib.request.urlopen(request, timeout=timeout) as response:
+            body = json.load(response)
+        return body["choices"][0]["message"]["content"], time.monotonic() - start
