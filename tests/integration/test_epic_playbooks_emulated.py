@@ -34,8 +34,9 @@ def apply(cluster, playbook, *extra):
          "-e", '{"vllm_create_namespace": false, "homelab_kubeconfig": null}', *extra],
         capture_output=True, text=True, env=env, check=False, timeout=300)
     doc = json.loads(proc.stdout)
-    assert proc.returncode == 0, json.dumps([t for p in doc["plays"] for t in p["tasks"]
-                                             if t["hosts"].get("localhost", {}).get("failed")], indent=1)[:4000]
+    failed = [(t["task"]["name"], t["hosts"]["localhost"].get("msg", t["hosts"]["localhost"].get("censored")))
+              for p in doc["plays"] for t in p["tasks"] if t["hosts"].get("localhost", {}).get("failed")]
+    assert proc.returncode == 0, failed
     return doc["stats"]["localhost"]
 
 
@@ -57,3 +58,51 @@ def test_epic12_keeps_the_operators_gaming_choice(cluster):
     stats = apply(cluster, "epic12_vllm.yml")
     assert stats["changed"] == 0
     assert core.state_of(api.get_deployment("ml", "vllm-server"))["mode"] == "gaming"
+
+
+def test_epic14_twice_second_run_changes_nothing_and_never_prints_the_key(cluster):
+    extra = ("-e", '{"litellm_create_namespace": false, "litellm_master_key": "sk-test-master-do-not-print",'
+                   ' "litellm_provider_keys": {"OPENAI_API_KEY": "sk-test-openai-do-not-print"}}')
+    first = apply(cluster, "epic14_litellm.yml", *extra)
+    assert first["changed"] >= 3  # Secret, ConfigMap, Deployment + Service
+    second = apply(cluster, "epic14_litellm.yml", *extra)
+    assert second["changed"] == 0
+    import kubernetes
+
+    client = cluster.api_client()
+    core_api = kubernetes.client.CoreV1Api(client)
+    apps = kubernetes.client.AppsV1Api(client)
+    configmap = core_api.read_namespaced_config_map("litellm-config", "ml")
+    deployment = apps.read_namespaced_deployment("litellm-proxy", "ml")
+    checksum = configmap.metadata.annotations["homelab.platform/config-checksum"]
+    assert deployment.spec.template.metadata.annotations["homelab.platform/config-checksum"] == checksum
+    assert "fallbacks" in configmap.data["config.yaml"]
+    assert core_api.read_namespaced_service("litellm", "ml").spec.ports[0].port == 4000
+
+
+def test_epic14_without_a_master_key_fails_clearly(cluster):
+    env = dict(os.environ, ANSIBLE_COLLECTIONS_PATH=os.path.join(ROOT, ".cache", "collections"),
+               K8S_AUTH_HOST=cluster.url, K8S_AUTH_API_KEY="emulator-accepts-any-token", ANSIBLE_NOCOLOR="1")
+    proc = subprocess.run(
+        [os.path.join(BIN, "ansible-playbook"), "-i", os.path.join(ROOT, "inventories", "homelab"),
+         os.path.join(ROOT, "playbooks", "epic14_litellm.yml"), "-e", "ansible_python_interpreter=" + sys.executable],
+        capture_output=True, text=True, env=env, check=False, timeout=300)
+    assert proc.returncode != 0
+    assert "litellm_master_key is empty: the proxy refuses to start without one" in proc.stdout
+
+
+def test_epic12_nvidia_cluster_side_twice(cluster, tmp_path):
+    # Only the controller's play: localhost made explicit so --limit can pick it.
+    local = tmp_path / "local.ini"
+    local.write_text("localhost ansible_connection=local\n")
+    limit = ("-i", str(local), "--limit", "localhost")
+    first = apply(cluster, "epic12_nvidia.yml", *limit)
+    assert first["changed"] >= 1
+    assert apply(cluster, "epic12_nvidia.yml", *limit)["changed"] == 0
+    import kubernetes
+
+    client = cluster.api_client()
+    chart = kubernetes.client.CustomObjectsApi(client).get_namespaced_custom_object(
+        "helm.cattle.io", "v1", "kube-system", "helmcharts", "nvidia-device-plugin")
+    assert chart["spec"]["chart"] == "nvidia-device-plugin"
+    assert "runtimeClassName: nvidia" in chart["spec"]["valuesContent"]

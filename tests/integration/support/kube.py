@@ -20,6 +20,9 @@ import kmock
 import kubernetes
 
 
+CRDS = {"helm.cattle.io/v1/helmcharts": "HelmChart"}
+
+
 class EmulatedCluster:
     def __init__(self):
         self._loop = asyncio.new_event_loop()
@@ -40,6 +43,11 @@ class EmulatedCluster:
         self._stop = asyncio.Event()
         async with kmock.KubernetesEmulator() as emulator, kmock.Server(emulator) as server:
             emulator.resources.load_bundled()
+            # CRDs the collection's manifests use (the bundled list has built-ins only).
+            for key, kind in CRDS.items():
+                emulator.resources[key] = kmock.ResourceInfo(
+                    kind=kind, namespaced=True, singular=kind.lower(),
+                    verbs={"get", "list", "watch", "create", "update", "patch", "delete"})
             self.emulator = emulator
             self.url = "http://127.0.0.1:%d" % server.port
             self._ready.set()
