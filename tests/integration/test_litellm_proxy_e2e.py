@@ -6,6 +6,7 @@ Backends are small local OpenAI- and Ollama-compatible servers (support/llm_back
 import json
 import os
 import subprocess
+import sys
 import time
 import urllib.error
 
@@ -17,7 +18,8 @@ from support.llm_backends import OllamaCompatible, OpenAICompatible
 from ansible_collections.homelab.platform.plugins.module_utils import litellm_config as core
 
 
-def render(vllm, ollama, openai, cooldown=2):
+def render(vllm, ollama, openai, cooldown=2, workdir=None):
+    """config.yaml as homelab.platform.litellm_config renders it (through ansible-playbook when workdir is given)."""
     aliases = {
         "vllm-qwen": {"model": "openai/Qwen/Qwen2.5-7B-Instruct-AWQ", "api_base": "http://127.0.0.1:%d/v1" % vllm.port,
                       "timeout": 30, "tier": "vllm"},
@@ -25,17 +27,31 @@ def render(vllm, ollama, openai, cooldown=2):
         "openai-gpt4o": {"model": "openai/gpt-4o-mini", "api_key_env": "OPENAI_API_KEY",
                          "extra": {"api_base": "http://127.0.0.1:%d/v1" % openai.port}},
     }
-    config = core.build(aliases, {"vllm-qwen": ["ollama-qwen"], "ollama-qwen": ["openai-gpt4o"]},
-                        {"allowed_fails": 1, "cooldown_time": cooldown, "num_retries": 0},
-                        {}, {"master_key": "os.environ/LITELLM_MASTER_KEY"})
-    return core.render(config, lambda d: yaml.safe_dump(d, sort_keys=False))[0]
+    args = dict(aliases=aliases, fallbacks={"vllm-qwen": ["ollama-qwen"], "ollama-qwen": ["openai-gpt4o"]},
+                router_settings={"allowed_fails": 1, "cooldown_time": cooldown, "num_retries": 0},
+                general_settings={"master_key": "os.environ/LITELLM_MASTER_KEY"})
+    if workdir is None:
+        config = core.build(**args)
+        return core.render(config, lambda d: yaml.safe_dump(d, sort_keys=False))[0]
+    dest = os.path.join(workdir, "rendered.yaml")
+    playbook = os.path.join(workdir, "render.yml")
+    with open(playbook, "w", encoding="utf-8") as handle:
+        yaml.safe_dump([{"hosts": "localhost", "connection": "local", "gather_facts": False,
+                         "tasks": [{"homelab.platform.litellm_config": dict(args, dest=dest)}]}], handle)
+    root = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+    env = dict(os.environ, ANSIBLE_COLLECTIONS_PATH=os.path.join(root, ".cache", "collections"))
+    subprocess.run([os.path.join(os.path.dirname(sys.executable), "ansible-playbook"), "-i", "localhost,", playbook,
+                    "-e", "ansible_python_interpreter=" + sys.executable], check=True, capture_output=True, env=env,
+                   timeout=120)
+    with open(dest, encoding="utf-8") as handle:
+        return handle.read()
 
 
 def test_vllm_then_ollama_then_openai_then_back(tmp_path):
     vllm, ollama, openai = OpenAICompatible("vllm").start(), OllamaCompatible("ollama").start(), OpenAICompatible("openai").start()
     vllm_port = vllm.port
     try:
-        with Proxy(render(vllm, ollama, openai), str(tmp_path)) as proxy:
+        with Proxy(render(vllm, ollama, openai, workdir=str(tmp_path)), str(tmp_path)) as proxy:
             assert proxy.ask("vllm-qwen")[0] == "served by vllm"
             vllm.stop()  # gaming mode: vLLM at 0 replicas, connections refused
             content, seconds = proxy.ask("vllm-qwen")
