@@ -5,21 +5,12 @@
 
 from __future__ import annotations
 
-from ansible.errors import AnsibleFilterError
-
+from ansible_collections.homelab.platform.plugins.plugin_utils.filters import as_filter
 from ansible_collections.homelab.platform.plugins.module_utils import network as core
 
 
 def _wrap(func):
-    def run(*args, **kwargs):
-        try:
-            return func(*args, **kwargs)
-        except core.NetworkError as exc:
-            raise AnsibleFilterError("%s: %s" % (func.__name__, exc)) from exc
-
-    run.__name__ = func.__name__
-    run.__doc__ = func.__doc__
-    return run
+    return as_filter(func, core.NetworkError, prefix=True)
 
 
 class FilterModule:

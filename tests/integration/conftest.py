@@ -34,6 +34,16 @@ def run_playbook(playbook, inventory, *args, json_out=False):
     return proc
 
 
+@pytest.fixture(scope="module")
+def cluster():
+    """An emulated Kubernetes API (kmock) for the tests of one module."""
+    from support.kube import EmulatedCluster
+
+    emulated = EmulatedCluster()
+    yield emulated
+    emulated.stop()
+
+
 @pytest.fixture
 def playbook_runner():
     return run_playbook

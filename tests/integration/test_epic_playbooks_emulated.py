@@ -9,20 +9,11 @@ import os
 import subprocess
 import sys
 
-import pytest
-from support.kube import EmulatedCluster
 
 from ansible_collections.homelab.platform.plugins.module_utils import gpu_mode as core
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 BIN = os.path.dirname(sys.executable)
-
-
-@pytest.fixture(scope="module")
-def cluster():
-    emulated = EmulatedCluster()
-    yield emulated
-    emulated.stop()
 
 
 def apply(cluster, playbook, *extra):

@@ -5,18 +5,11 @@ import json
 
 import pytest
 import yaml
-from support.kube import EmulatedCluster, FakeKubelet
+from support.kube import FakeKubelet
 from test_gpu_mode_emulated import MODES
 
 from ansible_collections.homelab.platform.plugins.module_utils import gpu_mode as core
 from ansible_collections.homelab.platform.plugins.module_utils import gpu_mode_cli as cli
-
-
-@pytest.fixture(scope="module")
-def cluster():
-    emulated = EmulatedCluster()
-    yield emulated
-    emulated.stop()
 
 
 @pytest.fixture

@@ -7,7 +7,7 @@ and kubelet: Recreate strategy, pods Terminating for a while, Ready after a dela
 import time
 
 import pytest
-from support.kube import EmulatedCluster, FakeKubelet
+from support.kube import FakeKubelet
 
 from ansible_collections.homelab.platform.plugins.module_utils import gpu_mode as core
 
@@ -37,13 +37,6 @@ MODES = {
     "ml": mode_deployment("ml", "Qwen/Qwen2.5-7B-Instruct-AWQ", 8192),
     "r1": mode_deployment("r1", "casperhansen/deepseek-r1-distill-qwen-7b-awq", 8704),
 }
-
-
-@pytest.fixture(scope="module")
-def cluster():
-    emulated = EmulatedCluster()
-    yield emulated
-    emulated.stop()
 
 
 @pytest.fixture

@@ -8,20 +8,12 @@ import os
 import subprocess
 import sys
 
-import pytest
 import yaml
-from support.kube import EmulatedCluster, FakeKubelet
+from support.kube import FakeKubelet
 from test_gpu_mode_emulated import MODES
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 BIN = os.path.dirname(sys.executable)
-
-
-@pytest.fixture(scope="module")
-def cluster():
-    emulated = EmulatedCluster()
-    yield emulated
-    emulated.stop()
 
 
 def run(tmp_path, cluster, mode, *args, gpu=None):

@@ -5,9 +5,7 @@ import os
 import subprocess
 import sys
 
-import pytest
 import yaml
-from support.kube import EmulatedCluster
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 ARGS = {
@@ -21,13 +19,6 @@ ARGS = {
     "router_settings": {"allowed_fails": 1, "cooldown_time": 30, "num_retries": 0},
     "general_settings": {"master_key": "os.environ/LITELLM_MASTER_KEY"},
 }
-
-
-@pytest.fixture(scope="module")
-def cluster():
-    emulated = EmulatedCluster()
-    yield emulated
-    emulated.stop()
 
 
 def run(tmp_path, cluster, args, *extra):

@@ -1,31 +1,12 @@
+import os
+
 import pytest
 import yaml
 
 from ansible_collections.homelab.platform.plugins.module_utils import kubeconfig as core
 
-# The shape K3s writes to /etc/rancher/k3s/k3s.yaml (k3s pkg/cli/server writes a
-# kubeconfig with cluster, user and context named "default").
-K3S_YAML = """
-apiVersion: v1
-clusters:
-- cluster:
-    certificate-authority-data: Q0EK
-    server: https://127.0.0.1:6443
-  name: default
-contexts:
-- context:
-    cluster: default
-    user: default
-  name: default
-current-context: default
-kind: Config
-preferences: {}
-users:
-- name: default
-  user:
-    client-certificate-data: Q0VSVAo=
-    client-key-data: S0VZCg==
-"""
+with open(os.path.join(os.path.dirname(__file__), "..", "..", "fixtures", "k3s", "k3s.yaml"), encoding="utf-8") as handle:
+    K3S_YAML = handle.read()
 
 EXISTING = {
     "apiVersion": "v1",
