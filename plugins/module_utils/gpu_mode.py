@@ -259,9 +259,7 @@ def switch(api, mode, modes, namespace=DEFAULT_NAMESPACE, deployment=DEFAULT_DEP
            check_mode=False, gpu=None, progress=None, clock=time.monotonic):
     """Switch the GPU to `mode` (or just read it for `status`). Returns the result dict."""
     start = clock()
-    if mode not in (GAMING, STATUS):
-        validate_modes(modes, deployment, namespace)
-    elif modes:
+    if modes or mode not in (GAMING, STATUS):
         validate_modes(modes, deployment, namespace)
     current = api.get_deployment(namespace, deployment)
     if mode == STATUS and current is None:

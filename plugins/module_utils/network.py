@@ -128,9 +128,9 @@ def preflight(lans=None, routes=None, cluster_cidr=None, service_cidr=None, meta
     for name, cidr in sorted((extra or {}).items()):
         add(cidr, name)
 
-    names = {cidr: " / ".join(desc) for cidr, desc in networks.items()}
-    for a, b in cidr_conflicts({names[c]: c for c in networks}):
-        problems.append("%s (%s) overlaps %s (%s)" % (a, _cidr_of(networks, a), b, _cidr_of(networks, b)))
+    labelled = {" / ".join(desc): cidr for cidr, desc in networks.items()}
+    for a, b in cidr_conflicts(labelled):
+        problems.append("%s (%s) overlaps %s (%s)" % (a, labelled[a], b, labelled[b]))
 
     for pool, spec in sorted((metallb_pools or {}).items()):
         if not isinstance(spec, dict) or "addresses" not in spec:
@@ -146,9 +146,3 @@ def preflight(lans=None, routes=None, cluster_cidr=None, service_cidr=None, meta
                 problems.append("MetalLB pool %s (%s) overlaps %s (%s)" % (pool, spec["addresses"], " / ".join(desc), cidr))
     return problems
 
-
-def _cidr_of(networks, label):
-    for cidr, desc in networks.items():
-        if " / ".join(desc) == label:
-            return cidr
-    return "?"
