@@ -145,4 +145,3 @@ def preflight(lans=None, routes=None, cluster_cidr=None, service_cidr=None, meta
             if pool_set & to_set(cidr):
                 problems.append("MetalLB pool %s (%s) overlaps %s (%s)" % (pool, spec["addresses"], " / ".join(desc), cidr))
     return problems
-
