@@ -30,7 +30,7 @@ SEED_NAMESPACES = {
     "monitoring": ("kube-prometheus-stack", "prometheus", "grafana", "loki", "alertmanager"),
     "data": ("postgres",),
     "apps": ("n8n", "open-webui", "openclaw"),
-    "ml": ("vllm", "ollama", "litellm"),
+    "ml": ("vllm", "ollama", "litellm", "gpu-mode"),
     "docs": ("paperless", "paperless-ai", "paperless-gpt", "docling", "tika", "gotenberg", "stirling-pdf"),
     "dev": ("dev-proxy", "dev-containers", "gitea"),
 }
@@ -297,7 +297,8 @@ def _check_naming(obj):
         return
     if name != app and not name.startswith(app + "-"):
         yield "naming", "name %r does not follow {app}-{component} for app %r" % (name, app)
-    if kind == "Secret" and name != app + "-secrets":
+    token = obj.get("type") == "kubernetes.io/service-account-token"  # named after its ServiceAccount
+    if kind == "Secret" and not token and name != app + "-secrets":
         yield "secret", "Secrets are named {app}-secrets, expected %r" % (app + "-secrets")
     if kind == "Secret" and obj.get("data"):
         yield "secret", "use stringData, not base64 data"

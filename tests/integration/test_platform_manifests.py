@@ -1,0 +1,131 @@
+"""Every manifest of every role, rendered by playbooks/render.yml with the example
+inventory, held to seed 002 (the same checker the roles run before applying) and
+validated: core kinds with kubernetes-validate for the pinned K3s minor, our custom
+resources with the schemas in tests/integration/schemas."""
+
+import glob
+import os
+
+import jsonschema
+import kubernetes_validate
+import pytest
+import yaml
+
+from ansible_collections.homelab.platform.plugins.module_utils import manifests as m
+from conftest import ROOT, run_playbook
+
+INVENTORY = os.path.join(ROOT, "inventories", "homelab")
+SECRETS = os.path.join(ROOT, "tests", "integration", "vars", "platform-secrets.yml")
+SCHEMAS = os.path.join(ROOT, "tests", "integration", "schemas")
+K3S_MINOR = ".".join(yaml.safe_load(open(os.path.join(INVENTORY, "group_vars", "all", "k3s.yml")))
+                     ["k3s_version"].lstrip("v").split(".")[:2])
+ROLE_TEMPLATES = sorted(
+    path for path in glob.glob(os.path.join(ROOT, "roles", "*", "templates", "*.yaml.j2"))
+    if not os.path.basename(path).startswith("values-"))
+
+
+def render(tmp, *extra):
+    return run_playbook(os.path.join(ROOT, "playbooks", "render.yml"), INVENTORY,
+                        "-e", "homelab_render_dir=%s" % tmp, "-e", "@" + SECRETS, *extra)
+
+
+@pytest.fixture(scope="module")
+def rendered(tmp_path_factory):
+    out = tmp_path_factory.mktemp("manifests")
+    proc = render(out)
+    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-2000:]
+    return {os.path.relpath(path, out): open(path).read()
+            for path in sorted(glob.glob(os.path.join(str(out), "*", "*.yaml")))}
+
+
+def crd_schema(obj):
+    group_version = obj["apiVersion"].replace("/", "-")
+    path = os.path.join(SCHEMAS, "%s-%s.yaml" % (obj["kind"].lower(), group_version))
+    return yaml.safe_load(open(path)) if os.path.exists(path) else None
+
+
+def test_every_manifest_template_of_every_role_is_rendered(rendered):
+    expected = {"%s/%s" % (path.split(os.sep)[-3], os.path.basename(path)[:-3]) for path in ROLE_TEMPLATES}
+    assert expected == set(rendered), "templates not covered by playbooks/render.yml"
+    assert len(rendered) >= 30
+
+
+def test_every_manifest_follows_seed_002(rendered):
+    violations = [str(v) for name, text in rendered.items() for v in m.check_file(text, name)]
+    assert violations == []
+
+
+def test_every_object_is_valid_for_its_schema(rendered):
+    checked, errors = 0, []
+    for name, text in rendered.items():
+        for obj in m.load_objects(text):
+            where = "%s: %s/%s" % (name, obj["kind"], obj["metadata"]["name"])
+            schema = crd_schema(obj)
+            try:
+                if schema is not None:
+                    jsonschema.validate(obj, schema)
+                else:
+                    kubernetes_validate.validate(obj, K3S_MINOR, strict=True)
+                checked += 1
+            except kubernetes_validate.SchemaNotFoundError:
+                errors.append("%s: no schema for %s (add one under tests/integration/schemas)" % (where, obj["apiVersion"]))
+            except (jsonschema.ValidationError, kubernetes_validate.ValidationError) as exc:
+                errors.append("%s: %s" % (where, str(exc).splitlines()[0]))
+    assert errors == []
+    assert checked >= 60
+
+
+def test_helm_values_are_mappings_and_charts_are_pinned(rendered):
+    charts = [obj for text in rendered.values() for obj in m.load_objects(text) if obj["kind"] == "HelmChart"]
+    assert {c["metadata"]["name"] for c in charts} >= {
+        "nfs-subdir-external-provisioner", "metallb", "cert-manager", "kube-prometheus-stack", "loki",
+        "kubernetes-dashboard", "gitea", "nvidia-device-plugin"}
+    for chart in charts:
+        assert isinstance(yaml.safe_load(chart["spec"]["valuesContent"]), dict), chart["metadata"]["name"]
+        assert chart["spec"]["version"][0].isdigit() or chart["spec"]["version"].startswith("v")
+
+
+def test_the_custom_resource_schemas_catch_a_misspelt_field(rendered):
+    route = next(obj for text in rendered.values() for obj in m.load_objects(text)
+                 if obj["kind"] == "IngressRoute")
+    route["spec"]["entrypoints"] = route["spec"].pop("entryPoints")
+    with pytest.raises(jsonschema.ValidationError, match="entrypoints"):
+        jsonschema.validate(route, crd_schema(route))
+
+
+def test_no_secret_is_rendered(rendered):
+    secrets = yaml.safe_load(open(SECRETS))
+    for name, text in rendered.items():
+        assert all(value not in text for value in secrets.values()), name
+        # vaulted values go to {app}-secrets on apply only; a token Secret carries no value (the API fills it)
+        assert all(obj["kind"] != "Secret" or obj.get("type") == "kubernetes.io/service-account-token"
+                   for obj in m.load_objects(text)), name
+
+
+def test_expected_values_reach_the_manifests(rendered):
+    objects = {(o["kind"], o["metadata"]["name"]): o for text in rendered.values() for o in m.load_objects(text)}
+    pools = objects[("IPAddressPool", "metallb-pool-default")]
+    assert pools["spec"]["addresses"] == ["192.168.2.200-192.168.2.220"]
+    issuer = objects[("ClusterIssuer", "letsencrypt-prod")]
+    assert "dns01" in issuer["spec"]["acme"]["solvers"][0]
+    policy = objects[("NetworkPolicy", "postgres-network-policy")]
+    assert policy["spec"]["ingress"][0]["from"][0]["podSelector"]["matchLabels"] == {"homelab.platform/postgres-client": "true"}
+    for client in (("Deployment", "paperless-server"), ("Deployment", "n8n-server"), ("CronJob", "postgres-backup")):
+        pod = objects[client]["spec"].get("jobTemplate", objects[client])["spec"]["template"]
+        assert pod["metadata"]["labels"]["homelab.platform/postgres-client"] == "true", client
+    ollama = objects[("Deployment", "ollama-server")]["spec"]["template"]["spec"]
+    assert ollama["nodeSelector"] == {"kubernetes.io/hostname": "k3s-worker-02"}
+    env = {e["name"]: e.get("value") for e in objects[("Deployment", "paperless-ai-server")]["spec"]["template"]["spec"]["containers"][0]["env"]}
+    assert env["CUSTOM_BASE_URL"] == "http://litellm.ml.svc.cluster.local:4000/v1" and env["LLM_MODEL"] == "vllm-qwen"
+    dind = objects[("Deployment", "dev-containers-tom")]["spec"]["template"]["spec"]
+    assert dind["dnsPolicy"] == "None" and not any("jetzinger" in s for s in dind["dnsConfig"]["searches"])
+    dashboards = objects[("ConfigMap", "grafana-dashboard-vllm-gpu")]
+    assert dashboards["metadata"]["labels"]["grafana_dashboard"] == "1"
+    assert "vllm:num_requests_waiting" in dashboards["data"]["vllm-gpu.json"]
+
+
+def test_a_violation_stops_the_role_before_anything_is_written(tmp_path):
+    proc = render(tmp_path, "-e", '{"homelab_render_roles": ["ollama"], "ollama_storage_size": ""}')
+    assert proc.returncode != 0
+    assert "[pvc-storage] PVC without resources.requests.storage" in proc.stdout
+    assert not os.path.exists(tmp_path / "ollama")
