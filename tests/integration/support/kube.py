@@ -20,7 +20,16 @@ import kmock
 import kubernetes
 
 
-CRDS = {"helm.cattle.io/v1/helmcharts": "HelmChart"}
+# Custom resources the collection's manifests use: resource -> (kind, namespaced).
+CRDS = {
+    "helm.cattle.io/v1/helmcharts": ("HelmChart", True),
+    "traefik.io/v1alpha1/ingressroutes": ("IngressRoute", True),
+    "traefik.io/v1alpha1/middlewares": ("Middleware", True),
+    "cert-manager.io/v1/certificates": ("Certificate", True),
+    "cert-manager.io/v1/clusterissuers": ("ClusterIssuer", False),
+    "metallb.io/v1beta1/ipaddresspools": ("IPAddressPool", True),
+    "metallb.io/v1beta1/l2advertisements": ("L2Advertisement", True),
+}
 
 
 class EmulatedCluster:
@@ -44,9 +53,9 @@ class EmulatedCluster:
         async with kmock.KubernetesEmulator() as emulator, kmock.Server(emulator) as server:
             emulator.resources.load_bundled()
             # CRDs the collection's manifests use (the bundled list has built-ins only).
-            for key, kind in CRDS.items():
+            for key, (kind, namespaced) in CRDS.items():
                 emulator.resources[key] = kmock.ResourceInfo(
-                    kind=kind, namespaced=True, singular=kind.lower(),
+                    kind=kind, namespaced=namespaced, singular=kind.lower(),
                     verbs={"get", "list", "watch", "create", "update", "patch", "delete"})
             self.emulator = emulator
             self.url = "http://127.0.0.1:%d" % server.port
