@@ -1,0 +1,170 @@
+# -*- coding: utf-8 -*-
+# Copyright: homelab.platform contributors
+# GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
+"""Seed 001's "Verification" checks of a running cluster, one PASS/FAIL line each.
+
+The checks take plain data (nodes, pods, storage classes, certificates, HTTP
+results); `ClusterReader` turns an injected `kubernetes` ApiClient into that data.
+"""
+
+from __future__ import annotations
+
+import ssl
+import urllib.error
+import urllib.request
+
+PASS, FAIL = "PASS", "FAIL"
+DEFAULT_CLASS = "storageclass.kubernetes.io/is-default-class"
+
+
+def _line(check, status, detail):
+    return {"check": check, "status": status, "detail": detail}
+
+
+def _ready(conditions, kind="Ready"):
+    return any(c.get("type") == kind and c.get("status") == "True" for c in conditions or [])
+
+
+def check_nodes(nodes, expected=None):
+    """nodes: [{metadata: {name}, status: {conditions}}]; expected: how many the inventory has."""
+    not_ready = sorted(n["metadata"]["name"] for n in nodes if not _ready((n.get("status") or {}).get("conditions")))
+    if not nodes:
+        return _line("nodes", FAIL, "no node registered")
+    if not_ready or (expected is not None and len(nodes) != expected):
+        detail = "%d registered%s" % (len(nodes), " of %d" % expected if expected is not None else "")
+        if not_ready:
+            detail = "not Ready: %s; %s" % (", ".join(not_ready), detail)
+        return _line("nodes", FAIL, detail)
+    return _line("nodes", PASS, "%d nodes Ready" % len(nodes))
+
+
+def _pod_problem(pod):
+    status = pod.get("status") or {}
+    phase = status.get("phase") or "Unknown"
+    if phase == "Succeeded":
+        return None
+    waiting = [(c.get("state") or {}).get("waiting", {}).get("reason") for c in status.get("containerStatuses") or []]
+    waiting = [w for w in waiting if w]
+    if phase != "Running":
+        return waiting[0] if waiting else phase
+    if not _ready(status.get("conditions")):
+        return waiting[0] if waiting else "not ready"
+    return None
+
+
+def check_pods(namespace, pods):
+    """Every pod of the namespace Running and ready (or Succeeded, for Jobs)."""
+    if not pods:
+        return _line("pods %s" % namespace, FAIL, "no pods in %s" % namespace)
+    problems = sorted("%s (%s)" % (p["metadata"]["name"], problem)
+                      for p in pods for problem in [_pod_problem(p)] if problem)
+    if problems:
+        return _line("pods %s" % namespace, FAIL, "%s: %s" % (namespace, ", ".join(problems)))
+    return _line("pods %s" % namespace, PASS, "%s: %d pods running or completed" % (namespace, len(pods)))
+
+
+def check_default_storage_class(classes, expected):
+    """classes: [{metadata: {name, annotations}}]; exactly `expected` is the default."""
+    defaults = sorted(c["metadata"]["name"] for c in classes
+                      if ((c["metadata"].get("annotations") or {}).get(DEFAULT_CLASS) == "true"))
+    if defaults == [expected]:
+        return _line("storageclass", PASS, "%s is the default StorageClass" % expected)
+    if not defaults:
+        return _line("storageclass", FAIL, "no default StorageClass (expected %s)" % expected)
+    return _line("storageclass", FAIL, "default StorageClass: %s (expected only %s)" % (", ".join(defaults), expected))
+
+
+def check_certificates(certificates):
+    """cert-manager Certificates: each Ready."""
+    if not certificates:
+        return _line("certificates", FAIL, "no Certificate objects (is epic 3 applied?)")
+    bad = []
+    for cert in certificates:
+        conditions = (cert.get("status") or {}).get("conditions") or []
+        if not _ready(conditions):
+            message = next((c.get("message") for c in conditions if c.get("type") == "Ready"), "no Ready condition yet")
+            bad.append("%s/%s (%s)" % (cert["metadata"].get("namespace"), cert["metadata"]["name"], message))
+    if bad:
+        return _line("certificates", FAIL, "not Ready: %s" % ", ".join(sorted(bad)))
+    return _line("certificates", PASS, "%d certificates Ready" % len(certificates))
+
+
+def check_https(url, fetch):
+    """fetch(url) -> HTTP status (raises on connection or TLS errors); < 500 means the ingress answers."""
+    try:
+        status = fetch(url)
+    except Exception as exc:  # pylint: disable=broad-except  # every failure is the check's answer
+        reason = getattr(exc, "reason", None) or exc
+        return _line("https %s" % url, FAIL, "%s: %s" % (url, reason))
+    if status >= 500:
+        return _line("https %s" % url, FAIL, "%s answered %d" % (url, status))
+    return _line("https %s" % url, PASS, "%s answered %d over verified TLS" % (url, status))
+
+
+def https_fetcher(ca_cert=None, timeout=10):
+    """A fetch(url) that verifies TLS (the system CAs, or ca_cert) and returns the HTTP status."""
+    context = ssl.create_default_context(cafile=ca_cert)
+
+    def fetch(url):
+        if not url.startswith("https://"):
+            raise ValueError("only https:// URLs are checked")
+        try:
+            with urllib.request.urlopen(url, timeout=timeout, context=context) as response:  # nosec B310
+                return response.status
+        except urllib.error.HTTPError as exc:  # an HTTP answer, even 4xx/5xx
+            return exc.code
+
+    return fetch
+
+
+class ClusterReader:
+    """Reads what the checks need through the `kubernetes` client (as plain dicts)."""
+
+    def __init__(self, api_client):
+        from kubernetes import client
+
+        self._client = api_client
+        self._core = client.CoreV1Api(api_client)
+        self._storage = client.StorageV1Api(api_client)
+        self._custom = client.CustomObjectsApi(api_client)
+
+    def _plain(self, items):
+        return [self._client.sanitize_for_serialization(item) for item in items]
+
+    def nodes(self):
+        return self._plain(self._core.list_node().items)
+
+    def pods(self, namespace):
+        return self._plain(self._core.list_namespaced_pod(namespace).items)
+
+    def storage_classes(self):
+        return self._plain(self._storage.list_storage_class().items)
+
+    def certificates(self):
+        from kubernetes.client.exceptions import ApiException
+
+        try:
+            return self._custom.list_cluster_custom_object("cert-manager.io", "v1", "certificates").get("items", [])
+        except ApiException as exc:
+            if exc.status == 404:  # cert-manager's CRDs are not installed
+                return []
+            raise
+
+
+def verify(reader, namespaces, expected_nodes=None, default_storage_class="nfs-client",
+           certificates=True, https_urls=(), fetch=None):
+    """All checks, in seed 001's order. Returns the list of check results."""
+    results = [check_nodes(reader.nodes(), expected_nodes)]
+    results.extend(check_pods(ns, reader.pods(ns)) for ns in namespaces)
+    if default_storage_class:
+        results.append(check_default_storage_class(reader.storage_classes(), default_storage_class))
+    if certificates:
+        results.append(check_certificates(reader.certificates()))
+    fetch = fetch or https_fetcher()
+    results.extend(check_https(url, fetch) for url in https_urls)
+    return results
+
+
+def report(results):
+    """Lines users read: 'PASS nodes: 5 nodes Ready'."""
+    return ["%s %s: %s" % (r["status"], r["check"], r["detail"]) for r in results]

@@ -1,0 +1,143 @@
+#!/usr/bin/python
+# -*- coding: utf-8 -*-
+# Copyright: homelab.platform contributors
+# GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
+
+from __future__ import annotations
+
+DOCUMENTATION = r"""
+---
+module: cluster_verify
+short_description: Check a running home-lab cluster the way seed 001's Verification does
+description:
+  - Nodes Ready (and as many as the inventory has), every pod of the given namespaces running or completed,
+    the expected default StorageClass (and only it), every cert-manager Certificate Ready,
+    and each given URL answering over HTTPS with a verified certificate.
+  - Only reads. Returns one result per check and the PASS/FAIL lines; the module itself fails only when the
+    API cannot be read, so a playbook can print the whole report before it fails on the FAIL lines.
+version_added: 0.2.0
+author:
+  - homelab.platform developers (@homelab)
+options:
+  namespaces:
+    description: Namespaces whose pods must all be running (or completed).
+    type: list
+    elements: str
+    default: [kube-system, infra, monitoring]
+  expected_nodes:
+    description: How many nodes must be registered; not checked when omitted.
+    type: int
+  default_storage_class:
+    description: The StorageClass that must be the only default; empty skips the check.
+    type: str
+    default: nfs-client
+  certificates:
+    description: Check that every cert-manager Certificate is Ready.
+    type: bool
+    default: true
+  https_urls:
+    description: URLs that must answer over HTTPS (any status below 500, after a verified TLS handshake).
+    type: list
+    elements: str
+    default: []
+  https_ca_cert:
+    description: CA bundle for O(https_urls) instead of the system's (Let's Encrypt certificates need none).
+    type: path
+  https_timeout:
+    description: Seconds per URL.
+    type: int
+    default: 10
+extends_documentation_fragment:
+  - homelab.platform.k8s_auth
+notes:
+  - Supports check mode (it never changes anything).
+"""
+
+EXAMPLES = r"""
+- name: Verify the cluster
+  homelab.platform.cluster_verify:
+    expected_nodes: "{{ groups['k3s_cluster'] | length }}"
+    https_urls: ["https://grafana.home.jetzinger.com"]
+  register: verify
+
+- name: Report
+  ansible.builtin.debug:
+    msg: "{{ verify.lines }}"
+"""
+
+RETURN = r"""
+checks:
+  description: One result per check.
+  returned: success
+  type: list
+  elements: dict
+  contains:
+    check: {description: What was checked, type: str, sample: nodes}
+    status: {description: PASS or FAIL, type: str, sample: PASS}
+    detail: {description: What was found, type: str, sample: 5 nodes Ready}
+lines:
+  description: The report, one line per check.
+  returned: success
+  type: list
+  elements: str
+  sample: ["PASS nodes: 5 nodes Ready", "FAIL certificates: not Ready: monitoring/grafana-certificate (Issuing)"]
+passed:
+  description: Whether every check passed.
+  returned: success
+  type: bool
+"""
+
+import traceback
+
+from ansible.module_utils.basic import AnsibleModule, missing_required_lib
+
+from ansible_collections.homelab.platform.plugins.module_utils import cluster_verify as core
+from ansible_collections.homelab.platform.plugins.module_utils.k8s_args import AUTH_ARG_SPEC, auth_params
+from ansible_collections.homelab.platform.plugins.module_utils.k8s_client import ClientConfigError, api_client
+
+try:
+    from kubernetes.client.exceptions import ApiException
+
+    HAS_K8S = True
+    K8S_ERROR = None
+except ImportError:
+    HAS_K8S = False
+    K8S_ERROR = traceback.format_exc()
+
+
+def main():
+    argument_spec = dict(
+        namespaces=dict(type="list", elements="str", default=["kube-system", "infra", "monitoring"]),
+        expected_nodes=dict(type="int"),
+        default_storage_class=dict(type="str", default="nfs-client"),
+        certificates=dict(type="bool", default=True),
+        https_urls=dict(type="list", elements="str", default=[]),
+        https_ca_cert=dict(type="path"),
+        https_timeout=dict(type="int", default=10),
+    )
+    argument_spec.update(AUTH_ARG_SPEC)
+    module = AnsibleModule(argument_spec=argument_spec, supports_check_mode=True)
+    if not HAS_K8S:
+        module.fail_json(msg=missing_required_lib("kubernetes"), exception=K8S_ERROR)
+    p = module.params
+    try:
+        fetch = core.https_fetcher(p["https_ca_cert"], p["https_timeout"])
+    except (OSError, ValueError) as exc:
+        module.fail_json(msg="https_ca_cert %s is not a usable CA bundle: %s" % (p["https_ca_cert"], exc))
+    try:
+        reader = core.ClusterReader(api_client(**auth_params(p)))
+        results = core.verify(reader, p["namespaces"], expected_nodes=p["expected_nodes"],
+                              default_storage_class=p["default_storage_class"], certificates=p["certificates"],
+                              https_urls=p["https_urls"], fetch=fetch)
+    except ClientConfigError as exc:
+        module.fail_json(msg=str(exc))
+    except ApiException as exc:
+        module.fail_json(msg="cannot read the cluster: %s %s" % (exc.status, exc.reason))
+    except OSError as exc:
+        module.fail_json(msg="cannot reach the cluster API: %s" % exc)
+    module.exit_json(changed=False, checks=results, lines=core.report(results),
+                     passed=all(r["status"] == core.PASS for r in results))
+
+
+if __name__ == "__main__":
+    main()

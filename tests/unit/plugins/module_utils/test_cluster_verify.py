@@ -1,0 +1,89 @@
+"""Seed 001 verification checks on plain data."""
+
+import urllib.error
+
+from ansible_collections.homelab.platform.plugins.module_utils import cluster_verify as v
+
+
+def node(name, ready=True):
+    return {"metadata": {"name": name}, "status": {"conditions": [{"type": "Ready", "status": "True" if ready else "False"}]}}
+
+
+def pod(name, phase="Running", ready=True, waiting=None):
+    status = {"phase": phase, "conditions": [{"type": "Ready", "status": "True" if ready else "False"}]}
+    if waiting:
+        status["containerStatuses"] = [{"state": {"waiting": {"reason": waiting}}}]
+    return {"metadata": {"name": name}, "status": status}
+
+
+def test_nodes():
+    assert v.check_nodes([node("a"), node("b")], 2)["status"] == "PASS"
+    failed = v.check_nodes([node("a"), node("b", ready=False)], 3)
+    assert failed == {"check": "nodes", "status": "FAIL", "detail": "not Ready: b; 2 registered of 3"}
+    assert v.check_nodes([], 1)["detail"] == "no node registered"
+    assert v.check_nodes([node("a")], 2)["detail"] == "1 registered of 2"
+
+
+def test_pods():
+    assert v.check_pods("kube-system", [pod("coredns"), pod("helm-install", "Succeeded", ready=False)])["status"] == "PASS"
+    failed = v.check_pods("infra", [pod("metallb-controller", "Pending", ready=False, waiting="ImagePullBackOff"),
+                                    pod("cert-manager", ready=False, waiting="CrashLoopBackOff"), pod("ok")])
+    assert failed["status"] == "FAIL"
+    assert failed["detail"] == "infra: cert-manager (CrashLoopBackOff), metallb-controller (ImagePullBackOff)"
+    assert v.check_pods("monitoring", [])["detail"] == "no pods in monitoring"
+
+
+def test_default_storage_class():
+    def sc(name, default):
+        return {"metadata": {"name": name, "annotations": {v.DEFAULT_CLASS: "true" if default else "false"}}}
+
+    assert v.check_default_storage_class([sc("nfs-client", True), sc("local-path", False)], "nfs-client")["status"] == "PASS"
+    both = v.check_default_storage_class([sc("nfs-client", True), sc("local-path", True)], "nfs-client")
+    assert both["detail"] == "default StorageClass: local-path, nfs-client (expected only nfs-client)"
+    assert v.check_default_storage_class([sc("local-path", False)], "nfs-client")["status"] == "FAIL"
+
+
+def test_certificates():
+    good = {"metadata": {"namespace": "monitoring", "name": "grafana-certificate"},
+            "status": {"conditions": [{"type": "Ready", "status": "True"}]}}
+    pending = {"metadata": {"namespace": "apps", "name": "n8n-certificate"},
+               "status": {"conditions": [{"type": "Ready", "status": "False", "message": "Issuing certificate"}]}}
+    assert v.check_certificates([good])["status"] == "PASS"
+    assert v.check_certificates([good, pending])["detail"] == "not Ready: apps/n8n-certificate (Issuing certificate)"
+    assert v.check_certificates([])["status"] == "FAIL"
+
+
+def test_https():
+    assert v.check_https("https://grafana.x", lambda url: 302)["status"] == "PASS"
+    assert v.check_https("https://grafana.x", lambda url: 502)["detail"] == "https://grafana.x answered 502"
+
+    def refused(url):
+        raise urllib.error.URLError("Connection refused")
+
+    assert v.check_https("https://grafana.x", refused)["detail"] == "https://grafana.x: Connection refused"
+
+
+def test_plain_http_is_refused():
+    result = v.check_https("http://grafana.x", v.https_fetcher())
+    assert result["status"] == "FAIL" and "only https://" in result["detail"]
+
+
+class Reader:
+    def nodes(self):
+        return [node("k3s-master")]
+
+    def pods(self, namespace):
+        return [pod("p")]
+
+    def storage_classes(self):
+        return [{"metadata": {"name": "nfs-client", "annotations": {v.DEFAULT_CLASS: "true"}}}]
+
+    def certificates(self):
+        return []
+
+
+def test_verify_runs_every_check_in_order():
+    results = v.verify(Reader(), ["kube-system", "infra"], expected_nodes=1, https_urls=["https://a"], fetch=lambda url: 200)
+    assert [r["check"] for r in results] == ["nodes", "pods kube-system", "pods infra", "storageclass", "certificates", "https https://a"]
+    assert v.report(results)[0] == "PASS nodes: 1 nodes Ready"
+    assert v.report(results)[4].startswith("FAIL certificates: ")
