@@ -86,7 +86,7 @@ def test_rule_header_missing():
 
 
 def test_rule_header_without_nfrs():
-    header = HEADER.format(ns="dev").split("#\n# NFRs:")[0] + "\n"
+    header = HEADER.format(ns="dev").split("#\n# NFRs:", maxsplit=1)[0] + "\n"
     assert rules(file_of(proxy(), header=header)) == ["header"]
 
 
