@@ -81,6 +81,23 @@ def objects_in(cluster, namespace):
     return [o for o in found if (o["metadata"].get("labels") or {}).get("app.kubernetes.io/managed-by") == "ansible"]
 
 
+def test_check_mode_writes_only_dry_runs(cluster):
+    """In check mode every write reaches the API as a server-side dry run (dryRun=All).
+    kmock ignores dryRun and stores the objects anyway, so the requests are what is checked."""
+    seen = len(list(cluster.emulator))
+    proc = apply(cluster, "epic17_open_webui.yml", "--check", "--diff")
+    assert stats_of(proc)["changed"] >= 1
+    writes = [r for r in list(cluster.emulator)[seen:] if str(r.method).upper().endswith(("POST", "PUT", "PATCH", "DELETE"))]
+    assert writes, "check mode sent no write at all"
+    assert [(str(r.method), str(r.url.path)) for r in writes if r.params.get("dryRun") != "All"] == []
+    assert not [v for v in yaml.safe_load(open(SECRETS)).values() if v in proc.stdout + proc.stderr]
+    for obj in objects_in(cluster, "apps"):  # forget what the emulator kept, for the tests below
+        api_version, namespaced = LISTS[obj["kind"]]
+        dynamic = kubernetes.dynamic.DynamicClient(cluster.api_client())
+        dynamic.resources.get(api_version=api_version, kind=obj["kind"]).delete(
+            name=obj["metadata"]["name"], namespace=obj["metadata"].get("namespace") if namespaced else None)
+
+
 @pytest.mark.parametrize("playbook", sorted(EPICS))
 def test_epic_playbook_twice_on_the_emulated_api(cluster, playbook):
     namespace, secret, kinds = EPICS[playbook]
