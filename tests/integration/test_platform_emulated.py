@@ -70,9 +70,14 @@ def stats_of(proc):
 
 
 def objects_in(cluster, namespace):
+    return objects_in_kinds(cluster, namespace, LISTS)
+
+
+def objects_in_kinds(cluster, namespace, kinds):
     dynamic = kubernetes.dynamic.DynamicClient(cluster.api_client())
     found = []
-    for kind, (api_version, namespaced) in LISTS.items():
+    for kind in kinds:
+        api_version, namespaced = LISTS[kind]
         resource = dynamic.resources.get(api_version=api_version, kind=kind)
         # kmock's lists lack `kind`, which ResourceInstance needs: take the raw JSON
         items = resource.get(namespace=namespace if namespaced else None,
@@ -116,6 +121,22 @@ def test_epic_playbook_twice_on_the_emulated_api(cluster, playbook):
     if secret:
         names = [o["metadata"]["name"] for o in objects if o["kind"] == "Secret"]
         assert secret in names, names
+
+
+def test_objects_of_a_chart_api_wait_for_the_chart():
+    """MetalLB's pools need the CRDs its chart installs: the HelmChart is applied first,
+    then the role waits for the API and says what is missing if it never comes."""
+    from support.kube import CRDS, EmulatedCluster
+
+    bare = EmulatedCluster({k: v for k, v in CRDS.items() if not k.startswith("metallb.io/")})
+    try:
+        proc = apply(bare, "epic03_ingress.yml")
+        assert proc.returncode != 0
+        assert "metallb.io/v1beta1 IPAddressPool not served after 2 attempts" in proc.stdout
+        names = [o["metadata"]["name"] for o in objects_in_kinds(bare, "infra", ["HelmChart"])]
+        assert names == ["metallb"]  # applied before the wait; cert-manager's play never started
+    finally:
+        bare.stop()
 
 
 def test_a_broken_inventory_value_changes_nothing(cluster):

@@ -33,7 +33,8 @@ CRDS = {
 
 
 class EmulatedCluster:
-    def __init__(self):
+    def __init__(self, crds=None):
+        self._crds = CRDS if crds is None else crds
         self._loop = asyncio.new_event_loop()
         self._ready = threading.Event()
         self._stop = None
@@ -53,7 +54,7 @@ class EmulatedCluster:
         async with kmock.KubernetesEmulator() as emulator, kmock.Server(emulator) as server:
             emulator.resources.load_bundled()
             # CRDs the collection's manifests use (the bundled list has built-ins only).
-            for key, (kind, namespaced) in CRDS.items():
+            for key, (kind, namespaced) in self._crds.items():
                 emulator.resources[key] = kmock.ResourceInfo(
                     kind=kind, namespaced=namespaced, singular=kind.lower(),
                     verbs={"get", "list", "watch", "create", "update", "patch", "delete"})
