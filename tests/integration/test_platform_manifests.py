@@ -129,3 +129,29 @@ def test_a_violation_stops_the_role_before_anything_is_written(tmp_path):
     assert proc.returncode != 0
     assert "[pvc-storage] PVC without resources.requests.storage" in proc.stdout
     assert not os.path.exists(tmp_path / "ollama")
+
+
+def test_alerting_values_keep_prometheus_templates(rendered):
+    chart = next(o for o in m.load_objects(rendered["monitoring/kube-prometheus-stack.yaml"]) if o["kind"] == "HelmChart")
+    values = yaml.safe_load(chart["spec"]["valuesContent"])
+    rules = {r["alert"]: r for g in values["additionalPrometheusRulesMap"]["homelab"]["groups"] for r in g["rules"]}
+    assert set(rules) == {"CertificateExpiringSoon", "CertificateNotReady", "PostgresBackupFailed", "PostgresBackupMissing"}
+    assert "{{ $labels.namespace }}/{{ $labels.name }}" in rules["CertificateNotReady"]["annotations"]["summary"]
+    hook = values["alertmanager"]["config"]["receivers"][1]["webhook_configs"][0]["url"]
+    assert hook.startswith("https://ntfy.sh/homelab-alerts?tpl=yes&t=%7B%7B.status%7D%7D")  # Go template, URL-encoded
+    assert " " not in hook
+
+
+def test_http01_is_chosen_in_the_inventory(tmp_path):
+    proc = render(tmp_path, "-e", '{"homelab_render_roles": ["cert_manager"], "cert_manager_challenge": "http01",'
+                                  ' "cert_manager_dns01_api_token": ""}')
+    assert proc.returncode == 0, proc.stdout[-2000:]
+    issuer = m.load_objects((tmp_path / "cert_manager" / "cert-manager-issuer.yaml").read_text())[0]
+    assert issuer["spec"]["acme"]["solvers"] == [{"http01": {"ingress": {"ingressClassName": "traefik"}}}]
+
+
+def test_dns01_without_a_token_is_refused(tmp_path):
+    proc = render(tmp_path, "-e", '{"homelab_render_roles": ["cert_manager"], "cert_manager_dns01_api_token": ""}')
+    assert proc.returncode != 0
+    assert "dns01 needs cert_manager_dns01_api_token (vault it)" in proc.stdout
+    assert not (tmp_path / "cert_manager").exists()
