@@ -25,7 +25,7 @@ VLLM_MODEL_CACHE = "/var/lib/vllm/huggingface"
 # does not place (Kubernetes Dashboard, Gitea) are placed by ADR-007.
 SEED_NAMESPACES = {
     "kube-system": ("traefik", "coredns", "nfs-subdir-external-provisioner", "local-path-provisioner",
-                    "nvidia-device-plugin"),
+                    "nvidia-device-plugin", "dcgm-exporter"),
     "infra": ("metallb", "cert-manager", "kubernetes-dashboard"),
     "monitoring": ("kube-prometheus-stack", "prometheus", "grafana", "loki", "alertmanager"),
     "data": ("postgres",),

@@ -79,7 +79,7 @@ def test_helm_values_are_mappings_and_charts_are_pinned(rendered):
     charts = [obj for text in rendered.values() for obj in m.load_objects(text) if obj["kind"] == "HelmChart"]
     assert {c["metadata"]["name"] for c in charts} >= {
         "nfs-subdir-external-provisioner", "metallb", "cert-manager", "kube-prometheus-stack", "loki",
-        "kubernetes-dashboard", "gitea", "nvidia-device-plugin"}
+        "kubernetes-dashboard", "gitea", "nvidia-device-plugin", "dcgm-exporter"}
     for chart in charts:
         assert isinstance(yaml.safe_load(chart["spec"]["valuesContent"]), dict), chart["metadata"]["name"]
         assert chart["spec"]["version"][0].isdigit() or chart["spec"]["version"].startswith("v")
