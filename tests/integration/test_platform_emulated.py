@@ -151,3 +151,18 @@ def test_a_convention_violation_is_refused_before_applying(cluster):
     assert proc.returncode != 0
     assert "[namespace] app 'ollama' belongs in namespace 'ml', not 'apps'" in proc.stdout
     assert [o for o in objects_in(cluster, "apps") if o["metadata"]["labels"]["app.kubernetes.io/name"] == "ollama"] == []
+
+
+def test_an_unreachable_api_fails_at_once_and_says_so():
+    class Down:
+        url = "http://127.0.0.1:1"
+
+    proc = apply(Down(), "epic07_dev_proxy.yml", "-e", '{"homelab_create_namespaces": true}')
+    assert proc.returncode != 0
+    doc = json.loads(proc.stdout)
+    failed = [(t["task"]["name"], t["hosts"]["localhost"]) for p in doc["plays"] for t in p["tasks"]
+              if t["hosts"].get("localhost", {}).get("failed")]
+    assert [name for name, _ in failed] == ["homelab.platform.k8s_manifests : Namespace dev"]
+    result = failed[0][1]
+    assert "attempts" not in result  # not retried like a starting webhook
+    assert "Connection refused" in json.dumps(result) or "Max retries exceeded" in json.dumps(result)
