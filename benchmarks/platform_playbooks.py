@@ -1,4 +1,3 @@
-#!/usr/bin/env python3
 """How long the platform epic playbooks take: first apply and the no-change re-run,
 against the emulated Kubernetes API (kmock), from the controller.
 
