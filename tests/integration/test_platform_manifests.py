@@ -155,3 +155,11 @@ def test_dns01_without_a_token_is_refused(tmp_path):
     assert proc.returncode != 0
     assert "dns01 needs cert_manager_dns01_api_token (vault it)" in proc.stdout
     assert not (tmp_path / "cert_manager").exists()
+
+
+def test_postgres_can_read_its_password_files(rendered):
+    sts = next(o for o in m.load_objects(rendered["postgres/postgres.yaml"]) if o["kind"] == "StatefulSet")
+    pod = sts["spec"]["template"]["spec"]
+    secrets = next(v for v in pod["volumes"] if "secret" in v)
+    # the init scripts run as the postgres user (uid/gid 999), not as root
+    assert pod["securityContext"]["fsGroup"] == 999 and secrets["secret"]["defaultMode"] == 0o440
