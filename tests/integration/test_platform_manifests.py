@@ -5,6 +5,7 @@ resources with the schemas in tests/integration/schemas."""
 
 import glob
 import os
+import shutil
 
 import jsonschema
 import kubernetes_validate
@@ -163,3 +164,17 @@ def test_postgres_can_read_its_password_files(rendered):
     secrets = next(v for v in pod["volumes"] if "secret" in v)
     # the init scripts run as the postgres user (uid/gid 999), not as root
     assert pod["securityContext"]["fsGroup"] == 999 and secrets["secret"]["defaultMode"] == 0o440
+
+
+def test_the_inventory_wins_over_role_defaults(tmp_path):
+    inventory = tmp_path / "inventory"
+    shutil.copytree(INVENTORY, inventory)
+    (inventory / "host_vars").mkdir(exist_ok=True)
+    (inventory / "host_vars" / "localhost.yml").write_text(
+        "---\nnvidia_gpu_node_selector: {gpu.example/probe: inventory-wins}\n")
+    proc = run_playbook(os.path.join(ROOT, "playbooks", "render.yml"), inventory, "-e", "homelab_render_dir=%s" % tmp_path,
+                        "-e", "@" + SECRETS, "-e", '{"homelab_render_roles": []}')
+    assert proc.returncode == 0, proc.stdout[-2000:]
+    charts = m.load_objects((tmp_path / "nvidia_gpu" / "cluster.yaml").read_text())
+    plugin = next(o for o in charts if o.get("metadata", {}).get("name") == "nvidia-device-plugin" and o["kind"] == "HelmChart")
+    assert yaml.safe_load(plugin["spec"]["valuesContent"])["nodeSelector"] == {"gpu.example/probe": "inventory-wins"}
