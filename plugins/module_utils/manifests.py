@@ -158,10 +158,10 @@ def workload(app, component, namespace, image, port=None, env=None, volumes=None
              args=None, secret=None):
     """Deployment (+ Service, + PVCs) of one container the seed 002 way.
 
-    volumes: mount path -> "10Gi" (a PVC {app}-{component}-{n} on storage_class), or
-    {"configMap": name} / {"secret": name} / {"emptyDir": {...}}; env: name -> value or
-    {"secret": key} (from {app}-secrets, or the Secret named by `secret`). Deployments use Recreate: their RWO volumes
-    must be released before the new pod starts."""
+    volumes: mount path -> "10Gi" (a PVC {app}-{component}-{n} on storage_class) or a pod
+    volume source such as {"configMap": {"name": ...}} or {"emptyDir": {}}; env: name -> value
+    or {"secret": key} (from {app}-secrets, or the Secret named by `secret`). Deployments use
+    Recreate: their RWO volumes must be released before the new pod starts."""
     if not image:
         raise ManifestError("%s-%s needs an image" % (app, component))
     selector = labels(app, component)
@@ -175,8 +175,6 @@ def workload(app, component, namespace, image, port=None, env=None, volumes=None
                             "spec": {"accessModes": ["ReadWriteOnce"], "storageClassName": storage_class,
                                      "resources": {"requests": {"storage": source}}}})
             pod_volumes.append({"name": "v%d" % index, "persistentVolumeClaim": {"claimName": claim}})
-        elif "secret" in source:
-            pod_volumes.append({"name": "v%d" % index, "secret": {"secretName": source["secret"], "defaultMode": 0o400}})
         else:
             pod_volumes.append(dict(source, name="v%d" % index))
         mounts.append({"name": "v%d" % index, "mountPath": path})
