@@ -15,12 +15,13 @@ COLLECTION_LINK := .cache/collections/ansible_collections/homelab/platform
 LITELLM_VENV := .cache/litellm-venv
 export LITELLM_BIN := $(CURDIR)/$(LITELLM_VENV)/bin/litellm
 
-.PHONY: help deps system-deps venv litellm-venv link image lab lab-destroy test unit integration lint sanity molecule molecule-default molecule-ha clean
+.PHONY: help deps system-deps venv litellm-venv link image lab lab-destroy test unit integration stress lint sanity molecule molecule-default molecule-ha clean
 
 help:
 	@echo "make lab          build the lab image and converge site.yml on the container lab (left running)"
 	@echo "make lab-destroy  remove the lab containers"
 	@echo "make test         all tests: unit, integration, ansible-lint, ansible-test sanity, Molecule (default, ha)"
+	@echo "make stress       the integration suite 5 times while every core is busy (finds timing-dependent tests)"
 	@echo "make unit | integration | lint | sanity | molecule-default | molecule-ha   parts of make test"
 
 # Debian/Ubuntu packages (as root, or through sudo), only when something is missing.
@@ -70,6 +71,10 @@ unit: deps
 
 integration: deps litellm-venv
 	pytest tests/integration
+
+# The integration suite STRESS_RUNS times (default 5) while every core is kept busy.
+stress: deps litellm-venv
+	tests/stress.sh
 
 lint: deps
 	ansible-lint --profile production

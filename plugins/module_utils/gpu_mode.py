@@ -202,6 +202,18 @@ def goal_reached(pods, mode, replicas):
     return not others and len(ready) >= replicas
 
 
+def observe(api, namespace, selector):
+    """One list of the Deployment's pods: (pods by name, the list's resourceVersion)."""
+    items, resource_version = api.list_pods(namespace)
+    return {p["metadata"]["name"]: p for p in items if matches(p["metadata"].get("labels"), selector)}, resource_version
+
+
+def ready_count(summary):
+    """Ready pods in a pod_summary: how every result counts readiness (never the Deployment's status,
+    which the controller updates later than the pods)."""
+    return sum(1 for p in summary if p["ready"])
+
+
 def wait_for(api, namespace, selector, mode, replicas, timeout, progress=None, clock=time.monotonic, slice_seconds=5.0):
     """Watch the deployment's pods until the goal is reached; GpuModeTimeout otherwise.
 
@@ -214,8 +226,7 @@ def wait_for(api, namespace, selector, mode, replicas, timeout, progress=None, c
     deadline = start + timeout
     pods = {}
     while True:
-        items, resource_version = api.list_pods(namespace)
-        pods = {p["metadata"]["name"]: p for p in items if matches(p["metadata"].get("labels"), selector)}
+        pods, resource_version = observe(api, namespace, selector)
         if goal_reached(pods, mode, replicas):
             return clock() - start, pod_summary(pods)
         exact = bool(resource_version) and str(resource_version).isdigit()
@@ -271,7 +282,7 @@ def switch(api, mode, modes, namespace=DEFAULT_NAMESPACE, deployment=DEFAULT_DEP
         "previous_mode": before["mode"],
         "mode": todo["after"]["mode"],
         "replicas": todo["after"]["replicas"],
-        "ready_replicas": before["ready_replicas"],
+        "ready_replicas": 0,
         "diff": {
             "before": {"mode": before["mode"], "replicas": before["replicas"]},
             "after": {"mode": todo["after"]["mode"], "replicas": todo["after"]["replicas"]},
@@ -281,6 +292,11 @@ def switch(api, mode, modes, namespace=DEFAULT_NAMESPACE, deployment=DEFAULT_DEP
     }
     if todo["action"] == "apply":
         result["vram"] = vram_check(todo["body"], gpu, before["mode"])
+    if current is not None:
+        # The pods as they are now, read as the waiting path reads them (what a no-op, a check or
+        # `status` reports).
+        result["pods"] = pod_summary(observe(api, namespace, selector_of(current))[0])
+        result["ready_replicas"] = ready_count(result["pods"])
     if check_mode or todo["action"] == "none":
         result["duration_seconds"] = round(clock() - start, 3)
         return result
@@ -292,14 +308,13 @@ def switch(api, mode, modes, namespace=DEFAULT_NAMESPACE, deployment=DEFAULT_DEP
     else:
         api.patch_deployment(namespace, deployment, todo["body"])
 
+    selector = selector_of(todo["body"] if todo["action"] == "apply" else current)
     if wait:
-        selector = selector_of(todo["body"] if todo["action"] == "apply" else current)
-        elapsed, pods = wait_for(api, namespace, selector, todo["after"]["mode"], todo["after"]["replicas"],
-                                 timeout, progress=progress, clock=clock)
-        result["pods"] = pods
-        result["ready_replicas"] = sum(1 for p in pods if p["ready"])
+        _elapsed, result["pods"] = wait_for(api, namespace, selector, todo["after"]["mode"], todo["after"]["replicas"],
+                                            timeout, progress=progress, clock=clock)
     else:
-        result["ready_replicas"] = state_of(api.get_deployment(namespace, deployment))["ready_replicas"]
+        result["pods"] = pod_summary(observe(api, namespace, selector)[0])
+    result["ready_replicas"] = ready_count(result["pods"])
     result["duration_seconds"] = round(clock() - start, 3)
     return result
 

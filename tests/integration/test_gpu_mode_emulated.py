@@ -107,15 +107,23 @@ def test_idempotent_repeat_changes_nothing(cluster, api):
         assert len([e for e in kubelet.timeline[before:] if e[1] == "created"]) == 0
 
 
+def writes_since(cluster, seen):
+    """Write requests the emulator received after the first `seen` requests."""
+    return [(str(r.method), str(r.url.path)) for r in list(cluster.emulator)[seen:]
+            if str(r.method).upper().endswith(("POST", "PUT", "PATCH", "DELETE"))]
+
+
 def test_check_mode_reports_without_changing(cluster, api):
     with FakeKubelet(cluster):
         switch(api, "ml")
-        preview = switch(api, "gaming", check_mode=True)
-        assert preview["changed"] is True
-        assert preview["diff"] == {"before": {"mode": "ml", "replicas": 1}, "after": {"mode": "gaming", "replicas": 0}}
-        time.sleep(0.3)
-        assert core.state_of(api.get_deployment("ml", "vllm-server"))["mode"] == "ml"
-        assert len(api.list_pods("ml")[0]) == 1
+    # The kubelet has stopped: any write from here on would be the check-mode switch's.
+    seen = len(list(cluster.emulator))
+    preview = switch(api, "gaming", check_mode=True)
+    assert preview["changed"] is True
+    assert preview["diff"] == {"before": {"mode": "ml", "replicas": 1}, "after": {"mode": "gaming", "replicas": 0}}
+    assert preview["ready_replicas"] == 1 and [p["mode"] for p in preview["pods"]] == ["ml"]
+    assert writes_since(cluster, seen) == []
+    assert core.state_of(api.get_deployment("ml", "vllm-server"))["mode"] == "ml"
 
 
 def test_status_reads_only(cluster, api):
@@ -131,7 +139,10 @@ def test_timeout_when_a_pod_never_becomes_ready(cluster, api):
         started = time.monotonic()
         with pytest.raises(core.GpuModeTimeout) as err:
             switch(api, "r1", timeout=2)
-        assert 1.9 < time.monotonic() - started < 8
+        # Not before the deadline; the upper bound only catches a wait that never ends (a loaded
+        # machine may be slow to report, so it is generous).
+        assert time.monotonic() - started >= 2
+        assert time.monotonic() - started < 60
         assert "timed out after 2s waiting for 1 Ready pod(s) of mode r1" in str(err.value)
         assert "Pending" in str(err.value)
         assert err.value.exit_code == core.EXIT_TIMEOUT

@@ -197,3 +197,25 @@ def test_is_subset():
     assert core.is_subset({"a": [1, {"b": 2}]}, {"a": [1, {"b": 2, "c": 3}], "d": 4})
     assert not core.is_subset({"a": [1]}, {"a": [1, 2]})
     assert core.is_subset({"replicas": 1}, {"replicas": "1"}) and not core.is_subset({"x": True}, {"x": "True"})
+
+
+class DeploymentApi(ScriptedApi):
+    """ScriptedApi with one Deployment whose status lags behind its pods (as a controller's does)."""
+
+    def __init__(self, deployment, pods):
+        super().__init__(pods, [])
+        self.deployment = deployment
+
+    def get_deployment(self, namespace, name):
+        return copy.deepcopy(self.deployment)
+
+
+@pytest.mark.parametrize("mode,check_mode", [("ml", False), ("status", False), ("r1", True)])
+def test_readiness_is_read_from_pods_not_the_lagging_deployment_status(mode, check_mode):
+    # The pod is Ready, the Deployment's status still says 0 (the controller has not caught up).
+    api = DeploymentApi(live("ml", ready=0), [pod("vllm-1", "ml", ready=True), pod("other", "ml", ready=True) | {
+        "metadata": {"name": "other", "labels": {"app": "someone-else"}}}])
+    result = core.switch(api, mode, MODES if mode != "status" else {}, check_mode=check_mode)
+    assert result["ready_replicas"] == 1
+    assert [p["name"] for p in result["pods"]] == ["vllm-1"]
+    assert result["changed"] is (mode == "r1")
