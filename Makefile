@@ -1,6 +1,6 @@
 # homelab.platform - the two commands a newcomer needs:
 #   make lab    build the container lab and converge playbooks/site.yml on it
-#   make test   run every test (unit, lint, Molecule lab scenarios)
+#   make test   run every test (unit, integration, lint, sanity, EE definition, Molecule lab scenarios)
 SHELL := /bin/bash
 .DEFAULT_GOAL := help
 
@@ -15,14 +15,21 @@ COLLECTION_LINK := .cache/collections/ansible_collections/homelab/platform
 LITELLM_VENV := .cache/litellm-venv
 export LITELLM_BIN := $(CURDIR)/$(LITELLM_VENV)/bin/litellm
 
-.PHONY: help deps system-deps venv litellm-venv link image lab lab-destroy test unit integration stress lint sanity molecule molecule-default molecule-ha clean
+.PHONY: help deps system-deps venv litellm-venv link image lab lab-destroy test unit integration stress lint sanity molecule molecule-default molecule-ha build ee changelog clean
 
 help:
-	@echo "make lab          build the lab image and converge site.yml on the container lab (left running)"
-	@echo "make lab-destroy  remove the lab containers"
-	@echo "make test         all tests: unit, integration, ansible-lint, ansible-test sanity, Molecule (default, ha)"
-	@echo "make stress       the integration suite 5 times while every core is busy (finds timing-dependent tests)"
-	@echo "make unit | integration | lint | sanity | molecule-default | molecule-ha   parts of make test"
+	@echo "Needs root (installs podman, runc, debootstrap through apt, or sudo):"
+	@echo "  make lab          build the lab image and converge site.yml on the container lab (left running)"
+	@echo "  make lab-destroy  remove the lab containers"
+	@echo "  make test         everything: unit, integration, lint, sanity, Molecule (default, ha)"
+	@echo "  make molecule-default | molecule-ha   the Molecule lab scenarios"
+	@echo "No root, no system packages (python3 with venv, and git, are enough):"
+	@echo "  make unit | integration | lint | sanity   parts of make test"
+	@echo "  make stress       the integration suite 5 times while every core is busy (finds timing-dependent tests)"
+	@echo "  make build        the collection tarball in .cache/build"
+	@echo "  make ee           the execution environment's build context in .cache/ee (ansible-builder create)"
+	@echo "  make changelog    CHANGELOG.md from changelogs/ (antsibull-changelog)"
+	@echo "  make clean        remove .cache (and the lab, when podman is there)"
 
 # Debian/Ubuntu packages (as root, or through sudo), only when something is missing.
 system-deps:
@@ -52,19 +59,20 @@ link:
 	@mkdir -p $(dir $(COLLECTION_LINK))
 	@[ -L $(COLLECTION_LINK) ] || ln -s ../../../.. $(COLLECTION_LINK)
 
-deps: system-deps venv link
+# Python-only dependencies: what unit, integration, lint and sanity need.
+deps: venv link
 
 image: system-deps
 	tests/lab/build-image.sh
 
-lab: deps image
+lab: deps system-deps image
 	molecule create -s default
 	molecule prepare -s default
 	molecule converge -s default
 	@echo "lab is up: podman ps; kubeconfig merged into .cache/lab/kubeconfig; 'make lab-destroy' removes it"
 
 lab-destroy: deps
-	molecule destroy -s default
+	@if command -v podman >/dev/null; then molecule destroy -s default; else echo "no podman: no lab to remove"; fi
 
 unit: deps
 	pytest tests/unit
@@ -78,19 +86,36 @@ stress: deps litellm-venv
 
 lint: deps
 	ansible-lint --profile production
+	antsibull-docs lint-collection-docs --plugin-docs .
+	antsibull-changelog lint
 
 sanity: deps
 	tests/sanity.sh
 
-molecule-default: deps image
+molecule-default: deps system-deps image
 	molecule test -s default
 
-molecule-ha: deps image
+molecule-ha: deps system-deps image
 	molecule test -s ha
 
 molecule: molecule-default molecule-ha
 
-test: unit integration lint sanity molecule
+test: unit integration lint sanity ee molecule
+
+BUILD_DIR := .cache/build
+build: deps
+	@rm -rf $(BUILD_DIR) && mkdir -p $(BUILD_DIR)
+	ansible-galaxy collection build --force --output-path $(BUILD_DIR) .
+
+# The execution environment's build context (checks execution-environment.yml; building
+# the image itself needs the base image's registry: see docs/execution-environment.md).
+ee: build
+	ansible-builder create -f execution-environment.yml --context .cache/ee
+	ansible-builder introspect --sanitize $(dir $(COLLECTION_LINK))../..
+
+changelog: deps
+	antsibull-changelog lint
+	antsibull-changelog generate
 
 clean: lab-destroy
 	rm -rf .cache

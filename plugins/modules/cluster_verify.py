@@ -15,7 +15,7 @@ description:
     and each given URL answering over HTTPS with a verified certificate.
   - Only reads. Returns one result per check and the PASS/FAIL lines; the module itself fails only when the
     API cannot be read, so a playbook can print the whole report before it fails on the FAIL lines.
-version_added: 0.2.0
+version_added: 0.1.0
 author:
   - homelab.platform developers (@homelab)
 options:
