@@ -5,11 +5,14 @@
 
   gpu-mode ml|r1|gaming|<mode>   switch (and remember the choice)
   gpu-mode status                show the current mode
+  gpu-mode run -- COMMAND...     gaming while COMMAND runs (a Steam launch option:
+                                 `gpu-mode run -- %command%`), then the mode from before
   gpu-mode boot                  what gpu-mode-default.service runs at boot: wait for the
                                  API, then apply the remembered choice if it was gaming
                                  (sticky), else the default mode
 
-Exit codes: 0 done, 1 failed, 2 usage, 3 timed out, 4 API unreachable/refused, 5 not enough VRAM.
+Exit codes: 0 done, 1 failed, 2 usage, 3 timed out, 4 API unreachable/refused, 5 not enough VRAM;
+`run` exits with the command's own exit code (128 + N when a signal N ended it).
 """
 
 from __future__ import annotations
@@ -22,6 +25,7 @@ import sys
 import time
 
 from . import gpu_mode as core
+from . import gpu_mode_run
 from . import nvidia
 from .k8s_client import ClientConfigError, api_client
 
@@ -129,7 +133,8 @@ def local_gpu(nvidia_smi="nvidia-smi"):
 
 def parser():
     p = argparse.ArgumentParser(prog="gpu-mode", description="Share the GPU between ML inference and gaming.")
-    p.add_argument("mode", help="ml, r1, gaming, status, boot, or another mode from the modes directory")
+    p.add_argument("mode", help="ml, r1, gaming, status, boot, run, or another mode from the modes directory")
+    p.epilog = "run: gpu-mode [--timeout N] run -- COMMAND [ARGS...]"
     p.add_argument("--timeout", type=int, help="seconds to wait for the switch (default from the config, 300)")
     p.add_argument("--no-wait", action="store_true", help="return once the change is applied")
     p.add_argument("--json", action="store_true", help="print the result as JSON")
@@ -138,7 +143,17 @@ def parser():
 
 
 def main(argv=None, out=sys.stdout, err=sys.stderr, api=None, state_file=STATE_FILE, sleep=time.sleep, clock=time.monotonic):
-    args = parser().parse_args(argv)
+    argv = list(sys.argv[1:] if argv is None else argv)
+    command = []
+    if "--" in argv:  # everything after -- is the command of `run`, its options included
+        command = argv[argv.index("--") + 1:]
+        argv = argv[:argv.index("--")]
+    args, extra = parser().parse_known_args(argv)
+    if args.mode == "run":
+        command = extra + command
+    elif extra or command:
+        err.write("gpu-mode: unexpected arguments after %s: %s\n" % (args.mode, " ".join(extra + command)))
+        return core.EXIT_USAGE
     config = read_config(args.config)
     namespace = config.get("NAMESPACE", core.DEFAULT_NAMESPACE)
     deployment = config.get("DEPLOYMENT", core.DEFAULT_DEPLOYMENT)
@@ -149,7 +164,15 @@ def main(argv=None, out=sys.stdout, err=sys.stderr, api=None, state_file=STATE_F
             api = core.KubernetesApi(api_client(kubeconfig=config.get("KUBECONFIG", os.path.join(CONFIG_DIR, "kubeconfig"))))
         mode = args.mode
         sticky = False
+        run_dir = os.path.join(os.path.dirname(state_file), "run")
+        if mode == "run":
+            return gpu_mode_run.run(
+                api, modes, command, run_dir, lambda: remembered(state_file),
+                {"namespace": namespace, "deployment": deployment, "timeout": timeout, "progress": Progress(err)},
+                lambda text: err.write("gpu-mode: %s\n" % text), user=gpu_mode_run.calling_user())
         if mode == "boot":
+            with gpu_mode_run.Sessions(run_dir).locked() as sessions:
+                sessions.clear()  # no game survives a reboot
             wait_for_api(api, namespace, deployment, int(config.get("API_WAIT", "300")), err, sleep=sleep, clock=clock)
             choice = remembered(state_file)
             sticky = choice == core.GAMING

@@ -2,6 +2,8 @@
 
 import io
 import json
+import os
+import threading
 
 import pytest
 import yaml
@@ -113,3 +115,102 @@ def test_vram_preflight_from_the_local_nvidia_smi(cluster, node, monkeypatch):
         assert code == core.EXIT_VRAM
         assert "not enough GPU memory" in err and "factorio (pid 7001, 5204 MiB)" in err
         assert core.state_of(core.KubernetesApi(cluster.api_client()).get_deployment("ml", "vllm-server"))["mode"] == "gaming"
+
+
+def deployment_replicas_probe(cluster, out_file):
+    """A 'game' that records the vLLM Deployment's replicas as it sees them while it runs."""
+    import sys
+
+    code = ("import json, urllib.request, sys; "
+            "d = json.load(urllib.request.urlopen(%r)); "
+            "open(%r, 'w').write(str(d['spec']['replicas']))"
+            % (cluster.url + "/apis/apps/v1/namespaces/ml/deployments/vllm-server", str(out_file)))
+    return [sys.executable, "-c", code]
+
+
+def test_run_games_in_gaming_mode_passes_the_exit_code_and_restores(cluster, node, tmp_path):
+    seen = tmp_path / "replicas-during-game"
+    with FakeKubelet(cluster):
+        assert run(node, "ml")[0] == 0
+        code, out, err = run(node, "run", "--", "sh", "-c", '"$0" "$@" && exit 3', *deployment_replicas_probe(cluster, seen))
+        assert code == 3, err
+        assert seen.read_text() == "0"  # vLLM was at 0 replicas while the game ran
+        assert "gaming mode for sh (was ml)" in err and "restored ml mode" in err
+        code, out, err = run(node, "status", "--json")
+        assert json.loads(out)["mode"] == "ml" and json.loads(out)["ready_replicas"] == 1
+        assert open(node["state"]).read().strip() == "ml"  # the remembered choice is untouched
+
+
+def test_run_restores_after_a_game_killed_by_a_signal(cluster, node):
+    with FakeKubelet(cluster):
+        run(node, "r1")
+        code, out, err = run(node, "run", "--", "sh", "-c", "kill -9 $$")
+        assert code == 128 + 9
+        assert json.loads(run(node, "status", "--json")[1])["mode"] == "r1"
+
+
+class Games:
+    """Games started through `gpu-mode run` in threads, each a shell that says it is up through one
+    FIFO and ends when a line arrives on another: the test decides when each game ends, no timing."""
+
+    def __init__(self, node, tmp_path):
+        self.node, self.tmp_path = node, tmp_path
+        self.results, self.running = {}, {}
+
+    def start(self, name):
+        started, stop = (str(self.tmp_path / ("%s-%s" % (name, what))) for what in ("started", "stop"))
+        os.mkfifo(started)
+        os.mkfifo(stop)
+        thread = threading.Thread(target=lambda: self.results.__setitem__(
+            name, run(self.node, "run", "--", "sh", "-c", 'echo up > "$0"; read line < "$1"', started, stop)))
+        thread.start()
+        with open(started, encoding="utf-8") as handle:  # returns once the game is running
+            handle.read()
+        self.running[name] = (thread, stop)
+
+    def finish(self, name):
+        thread, stop = self.running.pop(name)
+        with open(stop, "w", encoding="utf-8") as handle:
+            handle.write("bye\n")
+        thread.join(60)
+        assert not thread.is_alive()
+        return self.results[name]
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        # A failed assertion must not leave a game waiting forever.
+        for _thread, stop in self.running.values():
+            try:
+                os.close(os.open(stop, os.O_WRONLY | os.O_NONBLOCK))
+            except OSError:
+                pass
+
+
+def current_mode(node):
+    return json.loads(run(node, "status", "--json")[1])["mode"]
+
+
+def test_several_games_keep_gaming_until_the_last_exits(cluster, node, tmp_path):
+    with FakeKubelet(cluster), Games(node, tmp_path) as games:
+        run(node, "ml")
+        games.start("first")
+        games.start("second")
+        assert current_mode(node) == "gaming"
+        assert games.finish("first")[0] == 0 and current_mode(node) == "gaming"  # the second game still runs
+        assert games.finish("second")[0] == 0 and current_mode(node) == "ml"
+
+
+def test_a_mode_chosen_during_the_game_stands(cluster, node, tmp_path):
+    with FakeKubelet(cluster), Games(node, tmp_path) as games:
+        run(node, "ml")
+        games.start("game")
+        assert run(node, "r1")[0] == 0
+        code, _out, err = games.finish("game")
+        assert code == 0 and current_mode(node) == "r1" and "mode changed during the game (now r1)" in err
+
+
+def test_run_without_a_command_is_a_usage_error(node):
+    code, out, err = run(node, "run")
+    assert code == core.EXIT_USAGE and "run needs a command" in err
