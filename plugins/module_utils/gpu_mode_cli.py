@@ -179,9 +179,11 @@ def main(argv=None, out=sys.stdout, err=sys.stderr, api=None, state_file=STATE_F
             mode = core.GAMING if sticky else config.get("DEFAULT_MODE", "ml")
             err.write("boot: %s\n" % ("keeping gaming (chosen before the reboot; `gpu-mode ml` to switch back)"
                                       if sticky else "default mode %s" % mode))
-        gpu = local_gpu(config.get("NVIDIA_SMI", "nvidia-smi")) if mode not in (core.GAMING, core.STATUS) else None
+        gpu = local_gpu(config.get("NVIDIA_SMI", "nvidia-smi")) if mode != core.GAMING else None
         result = core.switch(api, mode, modes, namespace=namespace, deployment=deployment, wait=not args.no_wait,
                              timeout=timeout, progress=Progress(err), gpu=gpu)
+        if mode == core.STATUS and gpu:
+            result["gpu"] = {key: gpu.get(key) for key in ("name", "memory_total_mib", "memory_used_mib", "processes")}
         if args.mode not in ("status", "boot"):
             remember(mode, state_file)
     except ClientConfigError as exc:
@@ -200,4 +202,14 @@ def main(argv=None, out=sys.stdout, err=sys.stderr, api=None, state_file=STATE_F
         if result["changed"]:
             line += " - switched from %s in %.1fs" % (result["previous_mode"], result["duration_seconds"])
         out.write(line + "\n")
+        if result.get("gpu"):
+            out.write(vram_line(result["gpu"]) + "\n")
     return core.EXIT_OK
+
+
+def vram_line(gpu):
+    """Who holds the GPU's memory, from nvidia-smi (the parser nvidia_gpu_facts uses)."""
+    holders = ", ".join("%s (pid %s, %s MiB)" % (p.get("name"), p.get("pid"), p.get("used_memory_mib"))
+                        for p in gpu.get("processes") or [])
+    return "GPU memory: %s of %s MiB in use%s" % (gpu.get("memory_used_mib"), gpu.get("memory_total_mib"),
+                                                  ("; held by " + holders) if holders else "; no process holds VRAM")

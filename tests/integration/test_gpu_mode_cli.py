@@ -111,6 +111,11 @@ def test_vram_preflight_from_the_local_nvidia_smi(cluster, node, monkeypatch):
         monkeypatch.setenv("NVIDIA_SMI_STANDIN_XML", os.path.join(root, "tests", "unit", "fixtures", "nvidia", "rtx3060_game.xml"))
         with open(node["config"], "a", encoding="utf-8") as handle:
             handle.write("NVIDIA_SMI=%s\n" % os.path.join(root, "tests", "standins", "nvidia", "nvidia-smi"))
+        code, out, err = run(node, "status")
+        assert code == 0 and "GPU memory: 5641 of 12288 MiB in use; held by" in out
+        assert "/Factorio/bin/x64/factorio (pid 7001, 5204 MiB)" in out
+        holders = json.loads(run(node, "status", "--json")[1])["gpu"]["processes"]
+        assert 7001 in [p["pid"] for p in holders]
         code, out, err = run(node, "r1")
         assert code == core.EXIT_VRAM
         assert "not enough GPU memory" in err and "factorio (pid 7001, 5204 MiB)" in err
