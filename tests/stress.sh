@@ -17,9 +17,13 @@ for _ in $(seq "$load"); do
   pids+=("$!")
 done
 echo "stress: $load busy processes, $runs runs of $tests"
+# A temporary folder of its own: pytest prunes old numbered folders under the shared
+# /tmp/pytest-of-USER, which would pull files from under a pytest running beside this one.
+basetemp="$(mktemp -d)"
+trap 'stop_load; rm -rf "$basetemp"' EXIT
 for run in $(seq "$runs"); do
   started=$SECONDS
-  if ! pytest -q -p no:cacheprovider $tests; then
+  if ! pytest -q -p no:cacheprovider --basetemp "$basetemp/run-$run" $tests; then
     echo "stress: run $run of $runs FAILED (after $((SECONDS - started)) s)"
     exit 1
   fi

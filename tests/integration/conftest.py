@@ -8,6 +8,7 @@ import sys
 import pytest
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))  # tests/integration/support
+from support import HANG_GUARD_SECONDS  # noqa: E402  pylint: disable=wrong-import-position
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 BIN = os.path.dirname(sys.executable)
@@ -28,7 +29,7 @@ def run_playbook(playbook, inventory, *args, json_out=False):
         env["ANSIBLE_STDOUT_CALLBACK"] = "ansible.builtin.json"
     cmd = [os.path.join(BIN, "ansible-playbook"), "-i", str(inventory), str(playbook),
            "-e", "ansible_python_interpreter=" + sys.executable, *args]
-    proc = subprocess.run(cmd, capture_output=True, text=True, env=env, timeout=600, check=False)
+    proc = subprocess.run(cmd, capture_output=True, text=True, env=env, timeout=HANG_GUARD_SECONDS, check=False)
     if json_out:
         proc.json = json.loads(proc.stdout) if proc.stdout.strip().startswith("{") else None
     return proc

@@ -8,6 +8,7 @@ import json
 import os
 import subprocess
 import sys
+from support import HANG_GUARD_SECONDS
 
 
 from ansible_collections.homelab.platform.plugins.module_utils import gpu_mode as core
@@ -23,7 +24,7 @@ def apply(cluster, playbook, *extra):
         [os.path.join(BIN, "ansible-playbook"), "-i", os.path.join(ROOT, "inventories", "homelab"),
          os.path.join(ROOT, "playbooks", playbook), "-e", "ansible_python_interpreter=" + sys.executable,
          "-e", '{"vllm_create_namespace": false, "homelab_kubeconfig": null}', *extra],
-        capture_output=True, text=True, env=env, check=False, timeout=300)
+        capture_output=True, text=True, env=env, check=False, timeout=HANG_GUARD_SECONDS)
     doc = json.loads(proc.stdout)
     failed = [(t["task"]["name"], t["hosts"]["localhost"].get("msg", t["hosts"]["localhost"].get("censored")))
               for p in doc["plays"] for t in p["tasks"] if t["hosts"].get("localhost", {}).get("failed")]
@@ -77,7 +78,7 @@ def test_epic14_without_a_master_key_fails_clearly(cluster):
     proc = subprocess.run(
         [os.path.join(BIN, "ansible-playbook"), "-i", os.path.join(ROOT, "inventories", "homelab"),
          os.path.join(ROOT, "playbooks", "epic14_litellm.yml"), "-e", "ansible_python_interpreter=" + sys.executable],
-        capture_output=True, text=True, env=env, check=False, timeout=300)
+        capture_output=True, text=True, env=env, check=False, timeout=HANG_GUARD_SECONDS)
     assert proc.returncode != 0
     assert "litellm_master_key is empty: the proxy refuses to start without one" in proc.stdout
 

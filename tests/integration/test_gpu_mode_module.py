@@ -11,6 +11,7 @@ import sys
 import yaml
 from support.kube import FakeKubelet
 from test_gpu_mode_emulated import MODES
+from support import HANG_GUARD_SECONDS
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 BIN = os.path.dirname(sys.executable)
@@ -27,7 +28,7 @@ def run(tmp_path, cluster, mode, *args, gpu=None):
                ANSIBLE_STDOUT_CALLBACK="ansible.builtin.json", K8S_AUTH_HOST=cluster.url)
     proc = subprocess.run([os.path.join(BIN, "ansible-playbook"), "-i", "localhost,", str(playbook),
                            "-e", "ansible_python_interpreter=" + sys.executable, *args],
-                          capture_output=True, text=True, env=env, check=False, timeout=120)
+                          capture_output=True, text=True, env=env, check=False, timeout=HANG_GUARD_SECONDS)
     return json.loads(proc.stdout)["plays"][0]["tasks"][0]["hosts"]["localhost"]
 
 

@@ -6,12 +6,13 @@ import subprocess
 import sys
 
 import yaml
+from support import HANG_GUARD_SECONDS
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 BIN = os.path.dirname(sys.executable)
 
 
-def run(args, cwd, env, timeout=600):
+def run(args, cwd, env, timeout=HANG_GUARD_SECONDS):
     proc = subprocess.run(args, cwd=cwd, env=env, capture_output=True, text=True, timeout=timeout, check=False)
     assert proc.returncode == 0, "%s failed:\n%s\n%s" % (" ".join(args), proc.stdout[-3000:], proc.stderr[-3000:])
     return proc

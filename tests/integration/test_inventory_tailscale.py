@@ -6,6 +6,7 @@ import subprocess
 import sys
 
 import yaml
+from support import HANG_GUARD_SECONDS
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 FIXTURE = os.path.join(ROOT, "tests", "unit", "fixtures", "tailscale", "status_master.json")
@@ -30,7 +31,7 @@ def source(tmp_path, status=FIXTURE, **options):
 
 def listing(path):
     proc = subprocess.run([os.path.join(BIN, "ansible-inventory"), "-i", str(path), "--list"],
-                          capture_output=True, text=True, env=env(), check=False, timeout=120)
+                          capture_output=True, text=True, env=env(), check=False, timeout=HANG_GUARD_SECONDS)
     assert proc.returncode == 0, proc.stderr
     return json.loads(proc.stdout)
 
@@ -91,7 +92,7 @@ def test_remote_strings_are_never_templated(tmp_path):
         "tasks": [{"ansible.builtin.debug": {"msg": "os={{ tailscale_os }}"}}],
     }]))
     proc = subprocess.run([os.path.join(BIN, "ansible-playbook"), "-i", str(source(tmp_path, status)), str(playbook)],
-                          capture_output=True, text=True, env=env(), check=False, timeout=120)
+                          capture_output=True, text=True, env=env(), check=False, timeout=HANG_GUARD_SECONDS)
     assert proc.returncode == 0, proc.stdout + proc.stderr
     assert "os={{ lookup('ansible.builtin.pipe', 'echo INJECTED') }}" in proc.stdout
     assert "os=INJECTED" not in proc.stdout
@@ -101,6 +102,6 @@ def test_broken_status_fails_clearly(tmp_path):
     status = tmp_path / "status.json"
     status.write_text("[]")
     proc = subprocess.run([os.path.join(BIN, "ansible-inventory"), "-i", str(source(tmp_path, status)), "--list"],
-                          capture_output=True, text=True, env=env(), check=False, timeout=120)
+                          capture_output=True, text=True, env=env(), check=False, timeout=HANG_GUARD_SECONDS)
     assert proc.returncode != 0
     assert "the status document is not a JSON object" in proc.stderr

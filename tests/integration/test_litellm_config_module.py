@@ -6,6 +6,7 @@ import subprocess
 import sys
 
 import yaml
+from support import HANG_GUARD_SECONDS
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 ARGS = {
@@ -30,7 +31,7 @@ def run(tmp_path, cluster, args, *extra):
                K8S_AUTH_API_KEY="emulator-accepts-any-token")
     proc = subprocess.run([os.path.join(os.path.dirname(sys.executable), "ansible-playbook"), "-i", "localhost,",
                            str(playbook), "-e", "ansible_python_interpreter=" + sys.executable, *extra],
-                          capture_output=True, text=True, env=env, check=False, timeout=120)
+                          capture_output=True, text=True, env=env, check=False, timeout=HANG_GUARD_SECONDS)
     return json.loads(proc.stdout)["plays"][0]["tasks"][0]["hosts"]["localhost"]
 
 

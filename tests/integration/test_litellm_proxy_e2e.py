@@ -14,6 +14,7 @@ import pytest
 import yaml
 from support.litellm_proxy import Proxy, litellm_bin
 from support.llm_backends import OllamaCompatible, OpenAICompatible
+from support import HANG_GUARD_SECONDS
 
 from ansible_collections.homelab.platform.plugins.module_utils import litellm_config as core
 
@@ -42,7 +43,7 @@ def render(vllm, ollama, openai, cooldown=2, workdir=None):
     env = dict(os.environ, ANSIBLE_COLLECTIONS_PATH=os.path.join(root, ".cache", "collections"))
     subprocess.run([os.path.join(os.path.dirname(sys.executable), "ansible-playbook"), "-i", "localhost,", playbook,
                     "-e", "ansible_python_interpreter=" + sys.executable], check=True, capture_output=True, env=env,
-                   timeout=120)
+                   timeout=HANG_GUARD_SECONDS)
     with open(dest, encoding="utf-8") as handle:
         return handle.read()
 
@@ -70,7 +71,7 @@ def test_our_router_settings_allow_list_is_accepted_by_litellms_router():
     python = os.path.join(os.path.dirname(litellm_bin()), "python")
     out = subprocess.run([python, "-c", "import inspect, json, litellm; "
                           "print(json.dumps(sorted(inspect.signature(litellm.Router.__init__).parameters)))"],
-                         capture_output=True, text=True, check=True, timeout=120)
+                         capture_output=True, text=True, check=True, timeout=HANG_GUARD_SECONDS)
     accepted = set(json.loads(out.stdout))
     assert core.ROUTER_SETTINGS - accepted == set()
 

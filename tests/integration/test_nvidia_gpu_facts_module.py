@@ -6,6 +6,7 @@ import subprocess
 import sys
 
 import yaml
+from support import HANG_GUARD_SECONDS
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 STANDIN = os.path.join(ROOT, "tests", "standins", "nvidia", "nvidia-smi")
@@ -23,7 +24,7 @@ def facts(tmp_path, nvidia_smi, xml=None):
         env["NVIDIA_SMI_STANDIN_XML"] = os.path.join(FIXTURES, xml)
     proc = subprocess.run([os.path.join(os.path.dirname(sys.executable), "ansible-playbook"), "-i", "localhost,",
                            str(playbook), "--check", "-e", "ansible_python_interpreter=" + sys.executable],
-                          capture_output=True, text=True, env=env, check=False, timeout=120)
+                          capture_output=True, text=True, env=env, check=False, timeout=HANG_GUARD_SECONDS)
     result = json.loads(proc.stdout)["plays"][0]["tasks"][0]["hosts"]["localhost"]
     assert not result.get("failed"), result
     return result["ansible_facts"]

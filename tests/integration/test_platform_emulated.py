@@ -14,6 +14,7 @@ import kubernetes
 import kubernetes.dynamic
 import pytest
 import yaml
+from support import HANG_GUARD_SECONDS
 
 from ansible_collections.homelab.platform.plugins.module_utils import manifests as m
 
@@ -57,7 +58,7 @@ def apply(cluster, playbook, *extra):
         [os.path.join(BIN, "ansible-playbook"), "-i", os.path.join(ROOT, "inventories", "homelab"),
          os.path.join(ROOT, "playbooks", playbook), "-e", "ansible_python_interpreter=" + sys.executable,
          "-e", "@" + SECRETS, "-e", FAST, *extra],
-        capture_output=True, text=True, env=env, check=False, timeout=600)
+        capture_output=True, text=True, env=env, check=False, timeout=HANG_GUARD_SECONDS)
     return proc
 
 

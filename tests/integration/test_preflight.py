@@ -3,6 +3,7 @@
 import os
 import subprocess
 import sys
+from support import HANG_GUARD_SECONDS
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 BIN = os.path.dirname(sys.executable)
@@ -12,7 +13,7 @@ def preflight(*extra):
     env = dict(os.environ, ANSIBLE_COLLECTIONS_PATH=os.path.join(ROOT, ".cache", "collections"), ANSIBLE_NOCOLOR="1")
     cmd = [os.path.join(BIN, "ansible-playbook"), "-i", os.path.join(ROOT, "inventories", "homelab"),
            os.path.join(ROOT, "playbooks", "preflight.yml"), "-e", "ansible_python_interpreter=" + sys.executable, *extra]
-    proc = subprocess.run(cmd, capture_output=True, text=True, env=env, check=False, timeout=300)
+    proc = subprocess.run(cmd, capture_output=True, text=True, env=env, check=False, timeout=HANG_GUARD_SECONDS)
     return proc.returncode, proc.stdout + proc.stderr
 
 

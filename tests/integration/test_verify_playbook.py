@@ -18,6 +18,7 @@ from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
+from support import HANG_GUARD_SECONDS
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 BIN = os.path.dirname(sys.executable)
@@ -102,7 +103,7 @@ def verify(cluster, url, ca):
     proc = subprocess.run(
         [os.path.join(BIN, "ansible-playbook"), "-i", os.path.join(ROOT, "inventories", "homelab"),
          os.path.join(ROOT, "playbooks", "verify.yml"), "-e", "ansible_python_interpreter=" + sys.executable,
-         "-e", json.dumps(extra)], capture_output=True, text=True, env=env, check=False, timeout=300)
+         "-e", json.dumps(extra)], capture_output=True, text=True, env=env, check=False, timeout=HANG_GUARD_SECONDS)
     doc = json.loads(proc.stdout)
     report = [t for p in doc["plays"] for t in p["tasks"] if t["task"]["name"] == "Report"]
     return proc.returncode, (report[0]["hosts"]["localhost"]["msg"] if report else proc.stdout)

@@ -11,6 +11,7 @@ import urllib.error
 import urllib.request
 
 import yaml
+from . import HANG_GUARD_SECONDS
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)))))
 MASTER_KEY = os.environ.get("LITELLM_TEST_MASTER_KEY", "sk-test-master-%d" % os.getpid())
@@ -45,7 +46,7 @@ class Proxy:
             self.process = subprocess.Popen(  # pylint: disable=consider-using-with
                 [litellm_bin(), "--config", self.path, "--host", "127.0.0.1", "--port", str(self.port)],
                 env=env, stdout=log, stderr=subprocess.STDOUT)
-        deadline = time.monotonic() + 180
+        deadline = time.monotonic() + HANG_GUARD_SECONDS  # ends as soon as the proxy answers
         while time.monotonic() < deadline:
             if self.process.poll() is not None:
                 raise RuntimeError("the proxy exited with %s:\n%s" % (self.process.returncode, self.tail()))
