@@ -10,17 +10,16 @@ runs="${STRESS_RUNS:-5}"
 load="${STRESS_LOAD:-$(nproc)}"
 tests="${STRESS_TESTS:-tests/integration}"
 pids=()
-stop_load() { [ "${#pids[@]}" -eq 0 ] || kill "${pids[@]}" 2>/dev/null || true; }
+# A temporary folder of its own: pytest prunes old numbered folders under the shared
+# /tmp/pytest-of-USER, which would pull files from under a pytest running beside this one.
+basetemp="$(mktemp -d)"
+stop_load() { [ "${#pids[@]}" -eq 0 ] || kill "${pids[@]}" 2>/dev/null || true; rm -rf "$basetemp"; }
 trap stop_load EXIT
 for _ in $(seq "$load"); do
   python3 -c 'while True: pass' &
   pids+=("$!")
 done
 echo "stress: $load busy processes, $runs runs of $tests"
-# A temporary folder of its own: pytest prunes old numbered folders under the shared
-# /tmp/pytest-of-USER, which would pull files from under a pytest running beside this one.
-basetemp="$(mktemp -d)"
-trap 'stop_load; rm -rf "$basetemp"' EXIT
 for run in $(seq "$runs"); do
   started=$SECONDS
   if ! pytest -q -p no:cacheprovider --basetemp "$basetemp/run-$run" $tests; then

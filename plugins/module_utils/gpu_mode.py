@@ -292,12 +292,12 @@ def switch(api, mode, modes, namespace=DEFAULT_NAMESPACE, deployment=DEFAULT_DEP
     }
     if todo["action"] == "apply":
         result["vram"] = vram_check(todo["body"], gpu, before["mode"])
-    if current is not None:
-        # The pods as they are now, read as the waiting path reads them (what a no-op, a check or
-        # `status` reports).
-        result["pods"] = pod_summary(observe(api, namespace, selector_of(current))[0])
-        result["ready_replicas"] = ready_count(result["pods"])
     if check_mode or todo["action"] == "none":
+        if current is not None:
+            # The pods as they are now, read as the waiting path reads them (what a no-op, a check or
+            # `status` reports).
+            result["pods"] = pod_summary(observe(api, namespace, selector_of(current))[0])
+            result["ready_replicas"] = ready_count(result["pods"])
         result["duration_seconds"] = round(clock() - start, 3)
         return result
 
