@@ -24,4 +24,5 @@ class FilterModule:
             "k3s_installed_version": _wrap(core.installed_version),
             "k3s_checksum": _wrap(core.checksum_from_file),
             "k3s_labels": _wrap(core.labels_to_list),
+            "k3s_snapshots_expired": _wrap(core.snapshots_expired),
         }

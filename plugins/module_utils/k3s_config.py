@@ -22,12 +22,24 @@ MANAGED_KEYS = {
     "agent-token-file": "nothing: agents join with the cluster token file",
     "server": "k3s_api_host / the k3s_server group (the first server is the join target)",
     "cluster-init": "nothing: the first host of the k3s_server group initialises etcd",
-    "cluster-reset": "nothing: a cluster reset is a manual recovery step (docs/runbooks)",
+    "cluster-reset": "nothing: playbooks/restore.yml -e k3s_cluster_reset=true (docs/runbooks/cluster-restore.md)",
+    "cluster-reset-restore-path": "nothing: playbooks/restore.yml -e k3s_restore_snapshot=PATH (docs/runbooks/cluster-restore.md)",
     "node-ip": "k3s_node_ip",
     "node-external-ip": "k3s_node_external_ip",
     "flannel-iface": "k3s_flannel_iface (or k3s_use_tailscale)",
     "node-label": "k3s_node_labels (a dict)",
     "node-taint": "k3s_node_taints (a list)",
+    "etcd-snapshot-schedule-cron": "k3s_etcd_snapshot_schedule_cron",
+    "etcd-snapshot-retention": "k3s_etcd_snapshot_retention",
+    "etcd-snapshot-dir": "k3s_etcd_snapshot_dir (backup.yml and restore.yml read it too)",
+    "etcd-snapshot-compress": "k3s_etcd_snapshot_compress",
+    "etcd-s3": "k3s_etcd_s3_enabled",
+    "etcd-s3-endpoint": "k3s_etcd_s3_endpoint",
+    "etcd-s3-region": "k3s_etcd_s3_region",
+    "etcd-s3-bucket": "k3s_etcd_s3_bucket",
+    "etcd-s3-folder": "k3s_etcd_s3_folder",
+    "etcd-s3-access-key": "k3s_etcd_s3_access_key (vaulted)",
+    "etcd-s3-secret-key": "k3s_etcd_s3_secret_key (vaulted)",
 }
 
 # Architectures as Ansible reports them -> (binary asset suffix, checksum file suffix)
@@ -91,6 +103,25 @@ def installed_version(version_output):
         return None
     m = re.search(r"^k3s version (v\S+)", version_output, re.MULTILINE)
     return m.group(1) if m else None
+
+
+def snapshot_time(path):
+    """K3s names snapshots <name>-<node>-<unix time>[.zip]; the time orders them."""
+    base = path.rsplit("/", 1)[-1]
+    if base.endswith(".zip"):
+        base = base[: -len(".zip")]
+    stamp = base.rsplit("-", 1)[-1]
+    if not stamp.isdigit():
+        raise K3sConfigError("%r is not named like a K3s snapshot (<name>-<node>-<unix time>)" % path)
+    return int(stamp)
+
+
+def snapshots_expired(paths, keep):
+    """The snapshots beyond the newest `keep` (K3s's retention rule), oldest last."""
+    if not isinstance(keep, int) or isinstance(keep, bool) or keep < 1:
+        raise K3sConfigError("the snapshot retention must be a whole number of at least 1, not %r" % (keep,))
+    ordered = sorted(paths, key=lambda p: (snapshot_time(p), p), reverse=True)
+    return ordered[keep:]
 
 
 def checksum_from_file(text, name):

@@ -11,7 +11,9 @@ set -euo pipefail
 IMAGE="${1:-${LAB_IMAGE:-localhost/homelab-lab:bookworm}}"
 SUITE="${LAB_SUITE:-bookworm}"
 MIRROR="${LAB_MIRROR:-http://deb.debian.org/debian}"
-PACKAGES="systemd,systemd-sysv,dbus,python3,python3-apt,python3-yaml,iproute2,procps,sudo,ca-certificates,kmod,gnupg"
+PACKAGES="systemd,systemd-sysv,dbus,python3,python3-apt,python3-yaml,iproute2,procps,sudo,ca-certificates,kmod,gnupg,openssl,etcd-server,etcd-client"
+# etcd-server/etcd-client: the real etcd (3.4) the k3s stand-in runs as its embedded
+# datastore, and the etcdctl of K3s's docs; openssl makes its certificates.
 recipe="$(sha256sum "$0" | cut -c1-16)"
 
 if podman image exists "$IMAGE" &&
@@ -28,11 +30,13 @@ echo "building $IMAGE from $SUITE ($MIRROR)"
 start=$(date +%s)
 debootstrap --variant=minbase --include="$PACKAGES" "$SUITE" "$root" "$MIRROR" >/dev/null
 
-# Units that make no sense (or hang) inside a container.
+# Units that make no sense (or hang) inside a container; Debian's own etcd unit
+# (K3s embeds etcd: the k3s stand-in starts it itself).
 for unit in systemd-remount-fs.service systemd-udevd.service systemd-udev-trigger.service \
   getty.target console-getty.service systemd-logind.service \
   sys-kernel-config.mount sys-kernel-debug.mount sys-kernel-tracing.mount \
-  systemd-modules-load.service systemd-sysctl.service; do
+  systemd-modules-load.service systemd-sysctl.service \
+  etcd.service; do
   ln -sf /dev/null "$root/etc/systemd/system/$unit"
 done
 echo 'homelab-lab' >"$root/etc/hostname"

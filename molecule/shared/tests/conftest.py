@@ -52,3 +52,9 @@ FIRST = SERVERS[0]
 @pytest.fixture(scope="session")
 def expected_version():
     return "v1.34.4+k3s1" if SCENARIO == "ha" else "v1.34.3+k3s1"
+
+
+def pytest_collection_modifyitems(items):
+    """Day-2 operations that stop and restart the cluster (test_restore) run after every
+    check of the converged lab, whatever the file order."""
+    items.sort(key=lambda item: item.module.__name__ == "test_restore")

@@ -1,16 +1,34 @@
 """STAND-IN for the k3s binary, for the container lab only (tests/standins).
 
 The real k3s release cannot be downloaded on the machines that run our tests.
-This stand-in answers only the part of the k3s command line the roles use, the
-way the real binary answers it, and records what it was told so Molecule's
-verify step can assert it:
+This stand-in answers only the part of the k3s command line the roles and the
+day-2 playbooks use, the way the real binary answers it (docs.k3s.io, k3s-io/k3s
+pkg/etcd), and records what it was told so Molecule's verify step can assert it.
 
   k3s --version | -v          prints "k3s version <VERSION> (standin)" + go version
-  k3s server [flags]          reads /etc/rancher/k3s/config.yaml like k3s does,
+  k3s server [flags]          reads /etc/rancher/k3s/config.yaml (+ config.yaml.d) like k3s does,
   k3s agent  [flags]          needs the token file, joins `server:` over TCP,
                               writes /etc/rancher/k3s/k3s.yaml (server),
-                              listens on 6443 (server), notifies systemd READY=1
+                              serves the supervisor port 6443 over TLS (server),
+                              notifies systemd READY=1
+  k3s server --cluster-reset [--cluster-reset-restore-path=PATH]
+                              resets etcd to one member (restoring PATH first),
+                              leaves db/reset-flag, prints K3s's message, exits 0
+  k3s etcd-snapshot save|ls|list|l|delete|prune [flags]
+                              real etcd snapshots in K3s's layout and naming
   k3s kubectl|crictl|ctr ...  exits 1: "not available in the k3s stand-in"
+
+The datastore is REAL: a server with embedded etcd (cluster-init, a `server:` to
+join, or an existing db/etcd) runs Debian's etcd binary as its child, as K3s runs
+etcd in-process: client URL https://127.0.0.1:2379 and https://<node-ip>:2379, peer
+URL https://<node-ip>:2380, certificates under <data-dir>/server/tls/etcd/ with
+K3s's file names, its config in <data-dir>/server/db/etcd/config, member name
+<node>-<8 hex> kept in db/etcd/name. The first server makes the CAs; a joining
+server fetches them from the first one's supervisor port (/v1-k3s/server-bootstrap,
+token as basic auth), reads the members from /db/info, adds itself as a learner
+and is promoted once in sync, as K3s does; it reports READY only as a voter.
+Not done by the stand-in: scheduled snapshots (cron), S3 upload/download, the
+Kubernetes API itself; a server without embedded etcd (SQLite) runs no datastore.
 
 Records (JSON lines) in /var/lib/rancher/k3s/standin/: invocation.json (the
 last start: argv, merged config, version) and events.log (start, ready, stop
@@ -18,12 +36,23 @@ with wall-clock times, so restart ordering across nodes can be checked).
 Env K3S_STANDIN_READY_DELAY (seconds, e.g. from /etc/default/k3s) delays
 readiness to make overlapping restarts observable.
 """
+import base64
+import datetime
+import http.server
 import json
 import os
+import shutil
 import signal
 import socket
+import ssl
+import subprocess
 import sys
+import tempfile
+import threading
 import time
+import urllib.request
+import uuid
+import zipfile
 
 VERSION = "@VERSION@"
 CONFIG = "/etc/rancher/k3s/config.yaml"
@@ -32,6 +61,23 @@ KUBECONFIG = "/etc/rancher/k3s/k3s.yaml"
 CONTAINERD_CONFIG = "/var/lib/rancher/k3s/agent/etc/containerd/config.toml"
 # Where K3s looks for NVIDIA's runtime when the agent starts (k3s pkg/agent/containerd/runtimes.go).
 NVIDIA_RUNTIMES = ("/usr/local/nvidia/toolkit/nvidia-container-runtime", "/usr/bin/nvidia-container-runtime")
+ETCD = "/usr/bin/etcd"
+ETCDCTL = "/usr/bin/etcdctl"
+LOCAL_ENDPOINT = "https://127.0.0.1:2379"
+COMPRESSED_EXT = ".zip"
+RESET_DONE = (
+    "Managed etcd cluster membership has been reset, restart without --cluster-reset flag now. "
+    "Backup and delete ${datadir}/server/db on each peer etcd server and rejoin the nodes"
+)
+# What a joining server takes from the first one (K3s: the bootstrap data).
+BOOTSTRAP_FILES = {
+    "ServerCA": "server-ca.crt",
+    "ServerCAKey": "server-ca.key",
+    "ETCDServerCA": "etcd/server-ca.crt",
+    "ETCDServerCAKey": "etcd/server-ca.key",
+    "ETCDPeerCA": "etcd/peer-ca.crt",
+    "ETCDPeerCAKey": "etcd/peer-ca.key",
+}
 
 
 def record(event, **data):
@@ -41,39 +87,78 @@ def record(event, **data):
         handle.write(json.dumps(entry, sort_keys=True) + "\n")
 
 
+def log(level, msg):
+    """logrus text format, as k3s logs when stderr is not a terminal."""
+    now = datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+    sys.stderr.write('time="%s" level=%s msg="%s"\n' % (now, level, msg.replace('"', '\\"')))
+    sys.stderr.flush()
+
+
+class Fatal(Exception):
+    pass
+
+
 def die(msg):
-    record("fatal", message=msg)
-    sys.stderr.write("level=fatal msg=\"%s\"\n" % msg)
-    sys.exit(1)
+    raise Fatal(msg)
 
 
 def load_config():
-    if not os.path.exists(CONFIG):
-        return {}
+    """config.yaml, then config.yaml.d/*.yaml in lexical order, later keys winning (K3s's rule;
+    a key ending in + appends to a list)."""
+    import glob
+
     import yaml  # python3-yaml in the lab image; the real k3s parses YAML itself
 
-    with open(CONFIG, encoding="utf-8") as handle:
-        return yaml.safe_load(handle) or {}
+    config = {}
+    for path in [CONFIG] + sorted(glob.glob(CONFIG + ".d/*.yaml")):
+        if not os.path.exists(path):
+            continue
+        with open(path, encoding="utf-8") as handle:
+            for key, value in (yaml.safe_load(handle) or {}).items():
+                if key.endswith("+"):
+                    key = key[:-1]
+                    value = (config.get(key) or []) + (value if isinstance(value, list) else [value])
+                config[key] = value
+    return config
 
 
-def parse_flags(args):
-    """--key=value / --key value / --flag, as k3s (urfave/cli) accepts them."""
-    flags, i = {}, 0
+def parse_args(args, positionals=False):
+    """--key=value / --key value / --flag, as k3s (urfave/cli) accepts them.
+
+    Returns (flags, positionals). Without `positionals`, a bare word is an error."""
+    flags, words, i = {}, [], 0
     while i < len(args):
         arg = args[i]
         if not arg.startswith("-"):
-            die("unexpected argument %r" % arg)
+            if not positionals:
+                die("unexpected argument %r" % arg)
+            words.append(arg)
+            i += 1
+            continue
         key = arg.lstrip("-")
         if "=" in key:
             key, value = key.split("=", 1)
-        elif i + 1 < len(args) and not args[i + 1].startswith("-"):
+        elif i + 1 < len(args) and not args[i + 1].startswith("-") and key not in BOOL_FLAGS:
             value = args[i + 1]
             i += 1
         else:
             value = True
         flags.setdefault(key, []).append(value)
         i += 1
-    return {k: (v if len(v) > 1 else v[0]) for k, v in flags.items()}
+    return {k: (v if len(v) > 1 else v[0]) for k, v in flags.items()}, words
+
+
+# Never written to the stand-in's records (they are readable by others).
+SECRET_KEYS = {"token", "agent-token", "etcd-s3-access-key", "etcd-s3-secret-key"}
+
+BOOL_FLAGS = {
+    "cluster-init", "cluster-reset", "etcd-snapshot-compress", "snapshot-compress", "compress", "etcd-s3", "s3",
+    "etcd-disable-snapshots", "etcd-s3-insecure", "s3-insecure", "etcd-s3-skip-ssl-verify", "s3-skip-ssl-verify",
+}
+
+
+def truthy(value):
+    return value is True or str(value).lower() in ("true", "1", "yes")
 
 
 def notify(state):
@@ -90,15 +175,19 @@ def notify(state):
         sock.close()
 
 
+def split_url(url):
+    hostport = url.split("://", 1)[-1].split("/", 1)[0]
+    host, _sep, port = hostport.rpartition(":")
+    return host.strip("[]"), int(port or 6443)
+
+
 def wait_for_server(url, budget=90.0):
     """Agents and joining servers need the server's supervisor port, as k3s does."""
-    hostport = url.split("://", 1)[-1].split("/", 1)[0]
-    host, sep, port = hostport.rpartition(":")
-    host = host.strip("[]")
+    host, port = split_url(url)
     deadline = time.time() + budget
     while True:
         try:
-            with socket.create_connection((host, int(port or 6443)), timeout=2):
+            with socket.create_connection((host, port), timeout=2):
                 return
         except OSError as exc:
             if time.time() > deadline:
@@ -133,29 +222,458 @@ def write_containerd_config():
         handle.write("\n".join(lines) + "\n")
 
 
-def write_kubeconfig(mode):
-    os.makedirs(os.path.dirname(KUBECONFIG), exist_ok=True)
+def write_private(path, data, mode=0o600):
+    os.makedirs(os.path.dirname(path), exist_ok=True)
+    fd = os.open(path + ".tmp", os.O_WRONLY | os.O_CREAT | os.O_TRUNC, mode)
+    with os.fdopen(fd, "wb") as handle:
+        handle.write(data if isinstance(data, bytes) else data.encode())
+    os.chmod(path + ".tmp", mode)
+    os.replace(path + ".tmp", path)
+
+
+def write_kubeconfig(mode, server_ca):
+    with open(server_ca, "rb") as handle:
+        ca_data = base64.b64encode(handle.read()).decode()
     text = (
-        "apiVersion: v1\nclusters:\n- cluster:\n    certificate-authority-data: U1RBTkQtSU4gQ0EK\n"
+        "apiVersion: v1\nclusters:\n- cluster:\n    certificate-authority-data: %s\n"
         "    server: https://127.0.0.1:6443\n  name: default\ncontexts:\n- context:\n"
         "    cluster: default\n    user: default\n  name: default\ncurrent-context: default\n"
         "kind: Config\npreferences: {}\nusers:\n- name: default\n  user:\n"
         "    client-certificate-data: U1RBTkQtSU4gQ0VSVAo=\n    client-key-data: U1RBTkQtSU4gS0VZCg==\n"
-    )
-    fd = os.open(KUBECONFIG, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, int(str(mode), 8))
-    with os.fdopen(fd, "w") as handle:
-        handle.write(text)
-    os.chmod(KUBECONFIG, int(str(mode), 8))
+    ) % ca_data
+    write_private(KUBECONFIG, text, int(str(mode), 8))
 
 
-def run(role, args):
-    config = load_config()
-    config.update(parse_flags(args))  # CLI flags win over config.yaml, as in k3s
-    os.makedirs(STATE, exist_ok=True)
-    with open(os.path.join(STATE, "invocation.json"), "w", encoding="utf-8") as handle:
-        json.dump({"role": role, "argv": sys.argv, "config": config, "version": VERSION}, handle, indent=2, sort_keys=True)
-    record("start", role=role)
+class Node:
+    """Paths and names of one K3s node, from its merged configuration."""
 
+    def __init__(self, config):
+        self.config = config
+        self.data_dir = config.get("data-dir", "/var/lib/rancher/k3s")
+        self.server_dir = os.path.join(self.data_dir, "server")
+        self.db_dir = os.path.join(self.server_dir, "db")
+        self.etcd_dir = os.path.join(self.db_dir, "etcd")
+        self.reset_flag = os.path.join(self.db_dir, "reset-flag")
+        self.tls = os.path.join(self.server_dir, "tls")
+        self.etcd_tls = os.path.join(self.tls, "etcd")
+        self.name = config.get("node-name") or socket.gethostname()
+        self.ip = config.get("node-ip") or default_ip()
+        if isinstance(self.ip, list):
+            self.ip = self.ip[0]
+        self.ip = self.ip.split(",")[0]
+        self.peer_url = "https://%s:2380" % self.ip
+        self.client_url = "https://%s:2379" % self.ip
+        self.pidfile = os.path.join(STATE, "etcd.pid")
+
+    def tls_path(self, name):
+        return os.path.join(self.tls, name)
+
+    @property
+    def snapshot_dir(self):
+        return self.config.get("etcd-snapshot-dir") or os.path.join(self.db_dir, "snapshots")
+
+    def initialized(self):
+        return os.path.isdir(os.path.join(self.etcd_dir, "member", "wal"))
+
+    def member_name(self, force=False):
+        path = os.path.join(self.etcd_dir, "name")
+        if force or not os.path.exists(path):
+            name = "%s-%s" % (self.name, uuid.uuid4().hex[:8])
+            os.makedirs(self.etcd_dir, mode=0o700, exist_ok=True)
+            write_private(path, name)
+            return name
+        with open(path, encoding="utf-8") as handle:
+            return handle.read().strip()
+
+
+def default_ip():
+    sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    try:
+        sock.connect(("192.0.2.1", 9))
+        return sock.getsockname()[0]
+    finally:
+        sock.close()
+
+
+# --- certificates (openssl; K3s makes the same files with Go's crypto) ---------
+
+def openssl(*args):
+    run = subprocess.run(("openssl",) + args, capture_output=True, text=True, check=False)
+    if run.returncode != 0:
+        die("openssl %s: %s" % (args[0], run.stderr.strip()))
+
+
+def make_ca(crt, key, common_name):
+    if os.path.exists(crt) and os.path.exists(key):
+        return
+    os.makedirs(os.path.dirname(crt), mode=0o700, exist_ok=True)
+    openssl("req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes",
+            "-keyout", key, "-out", crt, "-days", "3650", "-subj", "/CN=%s@%d" % (common_name, int(time.time())))
+    os.chmod(key, 0o600)
+
+
+def make_leaf(ca_crt, ca_key, crt, key, common_name, sans, usage):
+    """Signed by the CA; remade when its SANs change (a new node IP), as K3s does."""
+    marker = crt + ".sans"
+    wanted = ",".join(sans)
+    if os.path.exists(crt) and os.path.exists(marker):
+        with open(marker, encoding="utf-8") as handle:
+            if handle.read() == wanted:
+                return
+    with tempfile.TemporaryDirectory() as tmp:
+        csr, ext = os.path.join(tmp, "csr"), os.path.join(tmp, "ext")
+        with open(ext, "w", encoding="utf-8") as handle:
+            handle.write("extendedKeyUsage=%s\n" % usage)
+            handle.write("keyUsage=critical,digitalSignature,keyEncipherment\n")
+            if sans:
+                handle.write("subjectAltName=%s\n" % wanted)
+        openssl("req", "-new", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes",
+                "-keyout", key, "-out", csr, "-subj", "/CN=%s" % common_name)
+        openssl("x509", "-req", "-in", csr, "-CA", ca_crt, "-CAkey", ca_key, "-CAcreateserial",
+                "-out", crt, "-days", "365", "-extfile", ext)
+    os.chmod(key, 0o600)
+    with open(marker, "w", encoding="utf-8") as handle:
+        handle.write(wanted)
+
+
+def ensure_certs(node, tls_sans=()):
+    make_ca(node.tls_path("server-ca.crt"), node.tls_path("server-ca.key"), "k3s-server-ca")
+    make_ca(node.tls_path("etcd/server-ca.crt"), node.tls_path("etcd/server-ca.key"), "etcd-server-ca")
+    make_ca(node.tls_path("etcd/peer-ca.crt"), node.tls_path("etcd/peer-ca.key"), "etcd-peer-ca")
+    local = ["DNS:localhost", "IP:127.0.0.1", "IP:%s" % node.ip]
+    server_ca = (node.tls_path("etcd/server-ca.crt"), node.tls_path("etcd/server-ca.key"))
+    peer_ca = (node.tls_path("etcd/peer-ca.crt"), node.tls_path("etcd/peer-ca.key"))
+    make_leaf(*server_ca, node.tls_path("etcd/server-client.crt"), node.tls_path("etcd/server-client.key"),
+              "etcd-server", local, "serverAuth,clientAuth")
+    make_leaf(*peer_ca, node.tls_path("etcd/peer-server-client.crt"), node.tls_path("etcd/peer-server-client.key"),
+              "etcd-peer", local, "serverAuth,clientAuth")
+    make_leaf(*server_ca, node.tls_path("etcd/client.crt"), node.tls_path("etcd/client.key"),
+              "etcd-client", [], "clientAuth")
+    sans = local + ["IP:%s" % s if s.replace(".", "").isdigit() else "DNS:%s" % s for s in tls_sans]
+    make_leaf(node.tls_path("server-ca.crt"), node.tls_path("server-ca.key"),
+              node.tls_path("serving-kube-apiserver.crt"), node.tls_path("serving-kube-apiserver.key"),
+              "kube-apiserver", sorted(set(sans)), "serverAuth")
+
+
+# --- etcd ---------------------------------------------------------------------
+
+def etcdctl(node, *args, endpoints=LOCAL_ENDPOINT, check=True, timeout=60):
+    cmd = [ETCDCTL, "--cacert", node.tls_path("etcd/server-ca.crt"), "--cert", node.tls_path("etcd/client.crt"),
+           "--key", node.tls_path("etcd/client.key"), "--endpoints", endpoints, "--dial-timeout=3s",
+           "--command-timeout=10s"] + list(args)
+    run = subprocess.run(cmd, capture_output=True, text=True, check=False, timeout=timeout,
+                         env=dict(os.environ, ETCDCTL_API="3"))
+    if check and run.returncode != 0:
+        die("etcdctl %s: %s" % (args[0], (run.stderr or run.stdout).strip()))
+    return run
+
+
+def members(node, endpoints=LOCAL_ENDPOINT):
+    return json.loads(etcdctl(node, "member", "list", "-w", "json", endpoints=endpoints).stdout).get("members", [])
+
+
+def write_etcd_config(node, name, cluster, state, force_new=False):
+    import yaml
+
+    tls = node.tls_path
+    config = {
+        "name": name,
+        "data-dir": node.etcd_dir,
+        "listen-client-urls": "%s,%s" % (LOCAL_ENDPOINT, node.client_url),
+        "advertise-client-urls": node.client_url,
+        "listen-peer-urls": "https://127.0.0.1:2380,%s" % node.peer_url,
+        "initial-advertise-peer-urls": node.peer_url,
+        "initial-cluster": cluster,
+        "initial-cluster-state": state,
+        "listen-metrics-urls": "http://127.0.0.1:2381",
+        "client-transport-security": {
+            "cert-file": tls("etcd/server-client.crt"), "key-file": tls("etcd/server-client.key"),
+            "client-cert-auth": True, "trusted-ca-file": tls("etcd/server-ca.crt"),
+        },
+        "peer-transport-security": {
+            "cert-file": tls("etcd/peer-server-client.crt"), "key-file": tls("etcd/peer-server-client.key"),
+            "client-cert-auth": True, "trusted-ca-file": tls("etcd/peer-ca.crt"),
+        },
+        # LAB ONLY, not K3s's setting: etcd checks that a peer connects from an address in its
+        # certificate; the lab's tailnet stand-in routes 100.x over Podman's network, whose
+        # masquerading makes peers arrive from the bridge's gateway (real Tailscale keeps the 100.x).
+        "experimental-peer-skip-client-san-verification": True,
+        "election-timeout": 5000,
+        "heartbeat-interval": 500,
+        "logger": "zap",
+        "log-outputs": ["stderr"],
+    }
+    if force_new:
+        config["force-new-cluster"] = True
+    os.makedirs(node.etcd_dir, mode=0o700, exist_ok=True)
+    os.chmod(node.etcd_dir, 0o700)
+    write_private(os.path.join(node.etcd_dir, "config"), yaml.safe_dump(config, sort_keys=True))
+
+
+def stop_stale_etcd(node):
+    """An etcd left behind by a killed stand-in (KillMode=process keeps children)."""
+    try:
+        with open(node.pidfile, encoding="utf-8") as handle:
+            pid = int(handle.read().strip())
+        with open("/proc/%d/cmdline" % pid, "rb") as handle:
+            if b"etcd" not in handle.read().split(b"\0")[0]:
+                return
+    except (OSError, ValueError):
+        return
+    os.kill(pid, signal.SIGTERM)
+    deadline = time.time() + 30
+    while time.time() < deadline:
+        if not os.path.exists("/proc/%d" % pid):
+            return
+        time.sleep(0.1)
+    os.kill(pid, signal.SIGKILL)
+
+
+def etcd_flags(config_file):
+    """The config file as command-line flags: etcd 3.4 reads experimental-peer-skip-client-san-verification
+    from its flags only (a --config-file makes it ignore every flag)."""
+    import yaml
+
+    with open(config_file, encoding="utf-8") as handle:
+        config = yaml.safe_load(handle)
+    prefixes = {"client-transport-security": "", "peer-transport-security": "peer-"}
+    flags = []
+    for key, value in sorted(config.items()):
+        items = [(prefixes[key] + k, v) for k, v in value.items()] if key in prefixes else [(key, value)]
+        for name, item in items:
+            item = ",".join(item) if isinstance(item, list) else str(item).lower() if isinstance(item, bool) else item
+            flags.append("--%s=%s" % (name, item))
+    return flags
+
+
+class Etcd:
+    def __init__(self, node):
+        self.node = node
+        self.proc = None
+
+    def start(self):
+        stop_stale_etcd(self.node)
+        self.proc = subprocess.Popen([ETCD] + etcd_flags(os.path.join(self.node.etcd_dir, "config")))
+        with open(self.node.pidfile, "w", encoding="utf-8") as handle:
+            handle.write(str(self.proc.pid))
+
+    def running(self):
+        return self.proc is not None and self.proc.poll() is None
+
+    def stop(self):
+        if self.running():
+            self.proc.terminate()
+            try:
+                self.proc.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+        if os.path.exists(self.node.pidfile):
+            os.remove(self.node.pidfile)
+
+    def status(self):
+        run = etcdctl(self.node, "endpoint", "status", "-w", "json", check=False)
+        if run.returncode != 0:
+            return None
+        return json.loads(run.stdout)[0]["Status"]
+
+    def wait_up(self, budget=120):
+        deadline = time.time() + budget
+        while time.time() < deadline:
+            if not self.running():
+                die("etcd exited with status %s (see the journal)" % self.proc.returncode)
+            status = self.status()
+            if status is not None:
+                return status
+            time.sleep(0.5)
+        die("etcd did not answer on %s within %d s" % (LOCAL_ENDPOINT, budget))
+
+    def wait_voter(self, name, remote=LOCAL_ENDPOINT, budget=300):
+        """K3s gives a learner 5 minutes to catch up; it is promoted once in sync with the leader.
+        A learner serves no member API: `remote` are the voters' client URLs."""
+        deadline = time.time() + budget
+        while time.time() < deadline:
+            status = self.wait_up(budget)
+            if not status.get("isLearner"):
+                return
+            run = etcdctl(self.node, "member", "list", "-w", "json", endpoints=remote, check=False)
+            current = json.loads(run.stdout).get("members", []) if run.returncode == 0 else []
+            voters = ",".join(url for m in current if not m.get("isLearner") for url in m.get("clientURLs", []))
+            for member in current:
+                if member.get("name") == name and member.get("isLearner") and voters:
+                    if etcdctl(self.node, "member", "promote", "%x" % member["ID"], endpoints=voters,
+                               check=False).returncode == 0:
+                        log("info", "Promoted learner %s to voting member" % name)
+            time.sleep(1)
+        die("this server has not yet been promoted from learner to voting member")
+
+
+def fetch(url, token, path):
+    ctx = ssl.create_default_context()
+    ctx.check_hostname = False
+    ctx.verify_mode = ssl.CERT_NONE  # K3s pins the CA hash of a full token; the roles use a plain token
+    request = urllib.request.Request(url.rstrip("/") + path)
+    request.add_header("Authorization", "Basic " + base64.b64encode(("server:%s" % token).encode()).decode())
+    try:
+        with urllib.request.urlopen(request, context=ctx, timeout=10) as response:
+            return json.loads(response.read())
+    except urllib.error.HTTPError as exc:
+        if exc.code == 401:
+            die("failed to validate token: the server rejected it (401 Unauthorized)")
+        die("%s%s: %s" % (url, path, exc))
+    except OSError as exc:
+        die("%s%s: %s" % (url, path, exc))
+
+
+def join(node, server, token, etcd):
+    """Learner first, then a voter: K3s's join (pkg/etcd/etcd.go)."""
+    if not os.path.exists(node.tls_path("etcd/server-ca.key")):
+        bootstrap = fetch(server, token, "/v1-k3s/server-bootstrap")
+        for key, rel in BOOTSTRAP_FILES.items():
+            write_private(node.tls_path(rel), base64.b64decode(bootstrap[key]["Content"]))
+    ensure_certs(node, node.config.get("tls-san") or [])
+    name = node.member_name()
+    deadline = time.time() + 300
+    while True:  # etcd takes one learner at a time: wait while another server is joining
+        info = fetch(server, token, "/db/info")["members"]
+        add, cluster, joining = True, [], False
+        for member in info:
+            peers = member.get("peerURLs", [])
+            if not member.get("name") and node.peer_url in peers:
+                member["name"] = name  # added, never started: it is us
+            if not member.get("name"):
+                joining = True  # another server's learner that has not started yet
+                continue
+            if member["name"] == name and node.peer_url in peers:
+                add = False
+            if member["name"] != name and member["name"].rsplit("-", 1)[0] == node.name:
+                os.remove(os.path.join(node.etcd_dir, "name"))
+                die("duplicate node name found, please use a unique name for this node")
+            if peers:
+                cluster.append("%s=%s" % (member["name"], peers[0]))
+        voters = ",".join(url for m in info if not m.get("isLearner") for url in m.get("clientURLs", []))
+        if not add:
+            break
+        if not joining:
+            log("info", "Adding member %s=%s to etcd cluster %s" % (name, node.peer_url, cluster))
+            run = etcdctl(node, "member", "add", name, "--peer-urls", node.peer_url, "--learner",
+                          endpoints=voters, check=False)
+            if run.returncode == 0:
+                cluster.append("%s=%s" % (name, node.peer_url))
+                break
+            log("warning", "etcd member add: %s" % run.stderr.strip().splitlines()[-1])
+        if time.time() > deadline:
+            die("could not join the etcd cluster within 300 s: another member is still joining")
+        time.sleep(2)
+    log("info", "Starting etcd for cluster %s" % cluster)
+    write_etcd_config(node, name, ",".join(cluster), "existing")
+    etcd.start()
+    etcd.wait_voter(name, voters)
+
+
+def start_datastore(node, config, token, etcd):
+    """Embedded etcd: start an existing member, join a cluster, or start a new one."""
+    server = config.get("server")
+    tls_sans = config.get("tls-san") or []
+    if isinstance(tls_sans, str):
+        tls_sans = tls_sans.split(",")
+    if node.initialized():
+        ensure_certs(node, tls_sans)
+        name = node.member_name()
+        write_etcd_config(node, name, "%s=%s" % (name, node.peer_url), "existing")
+        if os.path.exists(node.reset_flag):
+            os.remove(node.reset_flag)
+        etcd.start()
+        remote = LOCAL_ENDPOINT
+        if server and (etcd.wait_up() or {}).get("isLearner"):
+            info = fetch(server, token, "/db/info")["members"]
+            remote = ",".join(u for m in info if not m.get("isLearner") for u in m.get("clientURLs", []))
+        etcd.wait_voter(name, remote)
+    elif server:
+        join(node, server, token, etcd)
+    else:
+        ensure_certs(node, tls_sans)
+        name = node.member_name(force=True)
+        write_etcd_config(node, name, "%s=%s" % (name, node.peer_url), "new")
+        etcd.start()
+        etcd.wait_voter(name)
+
+
+def embedded_etcd(node, config, role):
+    return role == "server" and not config.get("datastore-endpoint") and (
+        truthy(config.get("cluster-init")) or bool(config.get("server")) or node.initialized()
+        or truthy(config.get("cluster-reset")))
+
+
+# --- the supervisor port (6443) -----------------------------------------------
+
+def supervisor(node, token, port):
+    server_token = token.split("::server:", 1)[-1] if token else ""
+
+    class Handler(http.server.BaseHTTPRequestHandler):
+        def log_message(self, fmt, *args):  # quiet: the journal gets k3s-style lines only
+            return
+
+        def reply(self, code, body, ctype="application/json"):
+            data = body if isinstance(body, bytes) else json.dumps(body).encode()
+            self.send_response(code)
+            self.send_header("Content-Type", ctype)
+            self.send_header("Content-Length", str(len(data)))
+            self.end_headers()
+            self.wfile.write(data)
+
+        def authorized(self):
+            header = self.headers.get("Authorization", "")
+            if not header.startswith("Basic "):
+                return False
+            user, _sep, password = base64.b64decode(header[6:]).decode().partition(":")
+            return user == "server" and password.split("::server:", 1)[-1] == server_token
+
+        def do_GET(self):  # noqa: N802 (http.server's naming)
+            if self.path == "/ping":
+                return self.reply(200, b"pong", "text/plain")
+            if self.path == "/cacerts":
+                with open(node.tls_path("server-ca.crt"), "rb") as handle:
+                    return self.reply(200, handle.read(), "text/plain")
+            if self.path in ("/v1-k3s/server-bootstrap", "/db/info"):
+                if not self.authorized():
+                    return self.reply(401, {"message": "Unauthorized"})
+                if self.path == "/db/info":
+                    try:
+                        return self.reply(200, {"members": members(node)})
+                    except Fatal as exc:
+                        return self.reply(503, {"message": str(exc)})
+                bootstrap = {}
+                for key, rel in BOOTSTRAP_FILES.items():
+                    with open(node.tls_path(rel), "rb") as handle:
+                        bootstrap[key] = {"Timestamp": "", "Content": base64.b64encode(handle.read()).decode()}
+                return self.reply(200, bootstrap)
+            return self.reply(404, {"message": "not found (the k3s stand-in serves no Kubernetes API)"})
+
+    httpd = http.server.ThreadingHTTPServer(("0.0.0.0", port), Handler)
+    ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    ctx.load_cert_chain(node.tls_path("serving-kube-apiserver.crt"), node.tls_path("serving-kube-apiserver.key"))
+    httpd.socket = ctx.wrap_socket(httpd.socket, server_side=True)
+    thread = threading.Thread(target=httpd.serve_forever, daemon=True)
+    thread.start()
+    return httpd
+
+
+def bind_or_die(port):
+    """K3s fails the same way when another k3s holds its port."""
+    probe = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    try:
+        probe.bind(("0.0.0.0", port))
+    except OSError:
+        die("listen tcp :%d: bind: address already in use" % port)
+    finally:
+        probe.close()
+
+
+# --- k3s server / agent -------------------------------------------------------
+
+def read_token(config):
     token = config.get("token")
     token_file = config.get("token-file")
     if token_file:
@@ -164,11 +682,28 @@ def run(role, args):
                 token = handle.read().strip()
         except OSError as exc:
             die("failed to read token file %s: %s" % (token_file, exc))
+    return token
+
+
+def run(role, args):
+    config = load_config()
+    flags, _words = parse_args(args)
+    config.update(flags)  # CLI flags win over config.yaml, as in k3s
+    os.makedirs(STATE, exist_ok=True)
+    with open(os.path.join(STATE, "invocation.json"), "w", encoding="utf-8") as handle:
+        shown = {k: ("<redacted>" if k in SECRET_KEYS else v) for k, v in config.items()}
+        json.dump({"role": role, "argv": sys.argv, "config": shown, "version": VERSION}, handle, indent=2, sort_keys=True)
+    record("start", role=role)
+
+    token = read_token(config)
     server = config.get("server")
     if role == "agent" and not server:
         die("--server is required")
     if (role == "agent" or server) and not token:
         die("--token is required")
+    node = Node(config)
+    if role == "server" and truthy(config.get("cluster-reset")):
+        return cluster_reset(node, config)
 
     stop = {"now": False}
 
@@ -178,50 +713,206 @@ def run(role, args):
     signal.signal(signal.SIGTERM, on_term)
     signal.signal(signal.SIGINT, on_term)
 
-    listener = None
     write_containerd_config()
-    if server:
-        wait_for_server(server)
-    if role == "server":
-        os.makedirs("/var/lib/rancher/k3s/server", exist_ok=True)
-        token_path = "/var/lib/rancher/k3s/server/token"
-        if token and not os.path.exists(token_path):
-            fd = os.open(token_path, os.O_WRONLY | os.O_CREAT, 0o600)
-            with os.fdopen(fd, "w") as handle:
-                handle.write("K10standin::server:%s\n" % token)
-        write_kubeconfig(config.get("write-kubeconfig-mode", "0600"))
-        listener = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-        listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        listener.bind(("0.0.0.0", int(config.get("https-listen-port", 6443))))
-        listener.listen(64)
-        listener.settimeout(0.5)
+    etcd = Etcd(node)
+    httpd = None
+    try:
+        if server:
+            wait_for_server(server)
+        if role == "server":
+            port = int(config.get("https-listen-port", 6443))
+            bind_or_die(port)
+            os.makedirs(node.server_dir, exist_ok=True)
+            token_path = os.path.join(node.server_dir, "token")
+            if token and not os.path.exists(token_path):
+                write_private(token_path, "K10standin::server:%s\n" % token)
+            if embedded_etcd(node, config, role):
+                start_datastore(node, config, token, etcd)
+            else:
+                ensure_certs(node, config.get("tls-san") or [])
+            write_kubeconfig(config.get("write-kubeconfig-mode", "0600"), node.tls_path("server-ca.crt"))
+            httpd = supervisor(node, token, port)
 
-    time.sleep(float(os.environ.get("K3S_STANDIN_READY_DELAY", "0")))
-    notify("READY=1")
-    record("ready", role=role, server=server)
-    while not stop["now"]:
-        if listener is None:
+        time.sleep(float(os.environ.get("K3S_STANDIN_READY_DELAY", "0")))
+        notify("READY=1")
+        record("ready", role=role, server=server)
+        while not stop["now"]:
+            if role == "server" and embedded_etcd(node, config, role) and not etcd.running():
+                die("etcd exited with status %s" % etcd.proc.returncode)
             time.sleep(0.5)
-            continue
-        try:
-            listener.accept()[0].close()
-        except socket.timeout:
-            pass
-        except OSError:
-            pass
+    finally:
+        if httpd is not None:
+            httpd.shutdown()
+        etcd.stop()
     record("stop", role=role)
     return 0
 
 
+def cluster_reset(node, config):
+    """k3s server --cluster-reset [--cluster-reset-restore-path=PATH] (docs.k3s.io/cli/etcd-snapshot)."""
+    restore = config.get("cluster-reset-restore-path")
+    if not restore and os.path.exists(node.reset_flag):
+        die("cluster-reset was successfully performed, please remove the cluster-reset flag and start k3s normally, "
+            "if you need to perform another cluster reset, you must first manually delete the %s file"
+            % node.reset_flag)
+    bind_or_die(int(config.get("https-listen-port", 6443)))
+    if not node.initialized() and not restore:
+        die("etcd: no existing datastore in %s to reset" % node.etcd_dir)
+    ensure_certs(node, config.get("tls-san") or [])
+    etcd = Etcd(node)
+    if restore:
+        if not os.path.isabs(restore) and truthy(config.get("etcd-s3")):
+            die("S3 download is not available in the k3s stand-in (%s)" % restore)
+        if not os.path.exists(restore):
+            die("etcd: snapshot path does not exist: %s" % restore)
+        if os.path.isdir(restore):
+            die("etcd: snapshot path must be a file, not a directory: %s" % restore)
+        with tempfile.TemporaryDirectory() as tmp:
+            source = restore
+            if restore.endswith(COMPRESSED_EXT):
+                with zipfile.ZipFile(restore) as archive:
+                    inner = archive.namelist()[0]
+                    archive.extract(inner, tmp)
+                    source = os.path.join(tmp, inner)
+            if os.path.isdir(node.etcd_dir):
+                old = "%s-old-%d" % (node.etcd_dir, int(time.time()))
+                os.rename(node.etcd_dir, old)
+                log("info", "Pre-restore etcd database moved to %s" % old)
+            name = "%s-%s" % (node.name, uuid.uuid4().hex[:8])  # a new member, as K3s names it
+            restored = os.path.join(tmp, "restored")
+            etcdctl(node, "snapshot", "restore", source, "--name", name, "--data-dir", restored,
+                    "--initial-cluster", "%s=%s" % (name, node.peer_url),
+                    "--initial-advertise-peer-urls", node.peer_url)
+            shutil.move(restored, node.etcd_dir)
+        write_private(os.path.join(node.etcd_dir, "name"), name)
+        write_etcd_config(node, name, "%s=%s" % (name, node.peer_url), "existing")
+    else:
+        name = node.member_name(force=True)
+        write_etcd_config(node, name, "%s=%s" % (name, node.peer_url), "existing", force_new=True)
+    write_private(node.reset_flag, b"")
+    etcd.start()
+    try:
+        deadline = time.time() + 120
+        while True:
+            etcd.wait_up()
+            current = members(node)
+            if len(current) == 1:
+                if node.peer_url not in current[0].get("peerURLs", []):
+                    etcdctl(node, "member", "update", "%x" % current[0]["ID"], "--peer-urls", node.peer_url)
+                    continue
+                if current[0].get("name") == name and etcdctl(node, "endpoint", "health", check=False).returncode == 0:
+                    break
+            if time.time() > deadline:
+                die("etcd still has %d members after the reset" % len(current))
+            time.sleep(0.5)
+    finally:
+        etcd.stop()
+    # The next start must not force a new cluster again.
+    write_etcd_config(node, name, "%s=%s" % (name, node.peer_url), "existing")
+    log("info", RESET_DONE)
+    record("cluster-reset", restore=restore or "")
+    return 0
+
+
+# --- k3s etcd-snapshot --------------------------------------------------------
+
+def snapshot_files(node):
+    directory = node.snapshot_dir
+    if not os.path.isdir(directory):
+        return []
+    return sorted(f for f in os.listdir(directory) if os.path.isfile(os.path.join(directory, f)))
+
+
+def snapshot_time(filename, path):
+    base = filename[:-len(COMPRESSED_EXT)] if filename.endswith(COMPRESSED_EXT) else filename
+    try:
+        return int(base.rsplit("-", 1)[1])
+    except (IndexError, ValueError):
+        return int(os.path.getmtime(path))
+
+
+def etcd_snapshot(args):
+    config = load_config()
+    flags, words = parse_args(args, positionals=True)
+    aliases = {"dir": "etcd-snapshot-dir", "snapshot-compress": "etcd-snapshot-compress",
+               "compress": "etcd-snapshot-compress", "s3": "etcd-s3"}
+    for key, value in flags.items():
+        config[aliases.get(key, key)] = value
+    if not words:
+        die("etcd-snapshot needs a subcommand: save, ls, delete or prune")
+    command, names = words[0], words[1:]
+    node = Node(config)
+    if command in ("ls", "list", "l"):
+        rows = [("Name", "Location", "Size", "Created")]
+        for filename in snapshot_files(node):
+            path = os.path.join(node.snapshot_dir, filename)
+            created = datetime.datetime.fromtimestamp(snapshot_time(filename, path), datetime.timezone.utc)
+            rows.append((filename, "file://" + path, str(os.path.getsize(path)), created.strftime("%Y-%m-%dT%H:%M:%SZ")))
+        widths = [max(len(r[i]) for r in rows) for i in range(3)]
+        for row in rows:
+            print(" ".join(cell.ljust(widths[i]) for i, cell in enumerate(row[:3])) + " " + row[3])
+        return 0
+    if command == "delete":
+        if not names:
+            die("no snapshots given for removal")
+        for name in names:
+            path = os.path.join(node.snapshot_dir, name)
+            if os.path.isfile(path):
+                os.remove(path)
+                log("info", "Snapshot %s deleted." % name)
+            else:
+                log("warning", "Snapshot %s not found" % name)
+        return 0
+    if command == "prune":
+        retention = int(config.get("snapshot-retention") or config.get("etcd-snapshot-retention") or 5)
+        prefix = "%s-%s" % (config.get("name", "on-demand"), node.name)
+        log("info", "Applying local snapshot retention policy: retention: %d, snapshotPrefix: %s, directory: %s"
+            % (retention, prefix, node.snapshot_dir))
+        matching = [f for f in snapshot_files(node) if f.startswith(prefix)]
+        matching.sort(key=lambda f: snapshot_time(f, os.path.join(node.snapshot_dir, f)), reverse=True)
+        for filename in matching[retention:]:
+            log("info", "Removing local snapshot %s" % os.path.join(node.snapshot_dir, filename))
+            os.remove(os.path.join(node.snapshot_dir, filename))
+        return 0
+    if command == "save":
+        if not node.initialized():
+            die("etcd database not found in %s" % node.etcd_dir)
+        name = "%s-%s-%d" % (config.get("name", "on-demand"), node.name, int(time.time()))
+        os.makedirs(node.snapshot_dir, mode=0o700, exist_ok=True)
+        path = os.path.join(node.snapshot_dir, name)
+        etcdctl(node, "snapshot", "save", path + ".part")
+        os.chmod(path + ".part", 0o600)
+        if truthy(config.get("etcd-snapshot-compress")):
+            with zipfile.ZipFile(path + COMPRESSED_EXT, "w", zipfile.ZIP_DEFLATED) as archive:
+                archive.write(path + ".part", name)
+            os.chmod(path + COMPRESSED_EXT, 0o600)
+            os.remove(path + ".part")
+            name += COMPRESSED_EXT
+        else:
+            os.rename(path + ".part", path)
+        log("info", "Snapshot %s saved." % name)
+        if truthy(config.get("etcd-s3")):
+            log("warning", "S3 upload is not available in the k3s stand-in: %s stays local" % name)
+        return 0
+    die("unknown etcd-snapshot subcommand %r" % command)
+
+
 def main(argv):
     if len(argv) < 2 or argv[1] in ("-h", "--help", "help"):
-        print("k3s (stand-in) - usage: k3s [--version] server|agent [flags]")
+        print("k3s (stand-in) - usage: k3s [--version] server|agent|etcd-snapshot [flags]")
         return 0
     if argv[1] in ("--version", "-v", "version"):
         print("k3s version %s (standin)\ngo version go1.24.11" % VERSION)
         return 0
-    if argv[1] in ("server", "agent"):
-        return run(argv[1], argv[2:])
+    try:
+        if argv[1] in ("server", "agent"):
+            return run(argv[1], argv[2:])
+        if argv[1] == "etcd-snapshot":
+            return etcd_snapshot(argv[2:])
+    except Fatal as exc:
+        record("fatal", message=str(exc))
+        log("fatal", str(exc))
+        return 1
     prog = os.path.basename(argv[0])
     sub = argv[1] if prog == "k3s" else prog
     sys.stderr.write("%s is not available in the k3s stand-in\n" % sub)

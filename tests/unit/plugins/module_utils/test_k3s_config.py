@@ -98,3 +98,22 @@ def test_build_config_refuses_flag_spelling(key):
 def test_build_config_refuses_non_dict():
     with pytest.raises(core.K3sConfigError, match="must be a dict"):
         core.build_config({}, ["disable=traefik"])
+
+
+def test_snapshots_expired_keeps_the_newest_by_k3s_time():
+    paths = ["/b/homelab-backup-lab-server-1-1700000300", "/b/homelab-backup-lab-server-1-1700000100.zip",
+             "/b/homelab-backup-lab-server-1-1700000200", "/b/homelab-backup-lab-server-1-99"]
+    assert core.snapshots_expired(paths, 2) == ["/b/homelab-backup-lab-server-1-1700000100.zip",
+                                                "/b/homelab-backup-lab-server-1-99"]
+    assert core.snapshots_expired(paths, 10) == []
+
+
+@pytest.mark.parametrize("keep", [0, -1, "5", True])
+def test_snapshot_retention_must_be_positive(keep):
+    with pytest.raises(core.K3sConfigError, match="at least 1"):
+        core.snapshots_expired(["/b/x-n-1"], keep)
+
+
+def test_a_file_not_named_like_a_snapshot_is_never_expired():
+    with pytest.raises(core.K3sConfigError, match="not named like a K3s snapshot"):
+        core.snapshots_expired(["/b/homelab-backup-lab-server-1-1700000300", "/b/notes.txt"], 1)
