@@ -648,7 +648,15 @@ def supervisor(node, token, port):
                     with open(node.tls_path(rel), "rb") as handle:
                         bootstrap[key] = {"Timestamp": "", "Content": base64.b64encode(handle.read()).decode()}
                 return self.reply(200, bootstrap)
-            return self.reply(404, {"message": "not found (the k3s stand-in serves no Kubernetes API)"})
+            # No Kubernetes API behind this port: hang up without an answer, so a client
+            # reports the API unreachable instead of taking an answer for the API's.
+            self.close_connection = True
+            return None
+
+        def hang_up(self):
+            self.close_connection = True
+
+        do_POST = do_PUT = do_PATCH = do_DELETE = hang_up  # noqa: N815
 
     httpd = http.server.ThreadingHTTPServer(("0.0.0.0", port), Handler)
     ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
