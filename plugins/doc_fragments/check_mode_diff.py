@@ -18,3 +18,15 @@ attributes:
     description: Will return details on what has changed (or possibly needs changing in check_mode), when in diff mode.
     support: full
 """
+
+    # homelab.platform.check_mode_diff.read_only: modules that only read.
+    READ_ONLY = r"""
+options: {}
+attributes:
+  check_mode:
+    description: Only reads; runs in check mode.
+    support: full
+  diff_mode:
+    description: Changes nothing, so there is no diff.
+    support: none
+"""

@@ -42,13 +42,8 @@ options:
 notes:
   - Fails only when the member list cannot be read (etcd down, no certificate); members that do not answer are
     reported unhealthy with the reason.
-attributes:
-  check_mode:
-    description: Only reads; runs in check mode.
-    support: full
-  diff_mode:
-    description: Changes nothing, so there is no diff.
-    support: none
+extends_documentation_fragment:
+  - homelab.platform.check_mode_diff.read_only
 seealso:
   - name: K3s etcd-snapshot
     description: Snapshots, restore and cluster reset of K3s's embedded etcd.

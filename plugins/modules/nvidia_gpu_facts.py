@@ -22,13 +22,8 @@ options:
     description: The nvidia-smi command.
     type: path
     default: nvidia-smi
-attributes:
-  check_mode:
-    description: Only reads; runs in check mode.
-    support: full
-  diff_mode:
-    description: Changes nothing, so there is no diff.
-    support: none
+extends_documentation_fragment:
+  - homelab.platform.check_mode_diff.read_only
 """
 
 EXAMPLES = r"""
