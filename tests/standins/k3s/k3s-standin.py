@@ -723,6 +723,7 @@ def run(role, args):
 
     write_containerd_config()
     etcd = Etcd(node)
+    uses_etcd = embedded_etcd(node, config, role)
     httpd = None
     try:
         if server:
@@ -734,7 +735,7 @@ def run(role, args):
             token_path = os.path.join(node.server_dir, "token")
             if token and not os.path.exists(token_path):
                 write_private(token_path, "K10standin::server:%s\n" % token)
-            if embedded_etcd(node, config, role):
+            if uses_etcd:
                 start_datastore(node, config, token, etcd)
             else:
                 ensure_certs(node, config.get("tls-san") or [])
@@ -745,7 +746,7 @@ def run(role, args):
         notify("READY=1")
         record("ready", role=role, server=server)
         while not stop["now"]:
-            if role == "server" and embedded_etcd(node, config, role) and not etcd.running():
+            if uses_etcd and not etcd.running():
                 die("etcd exited with status %s" % etcd.proc.returncode)
             time.sleep(0.5)
     finally:
