@@ -54,7 +54,12 @@ def expected_version():
     return "v1.34.4+k3s1" if SCENARIO == "ha" else "v1.34.3+k3s1"
 
 
+def pytest_configure(config):
+    config.addinivalue_line("markers", "disruptive: stops and starts K3s units (runs after the checks of the converge)")
+
+
 def pytest_collection_modifyitems(items):
-    """Day-2 operations that stop and restart the cluster (test_restore) run after every
-    check of the converged lab, whatever the file order."""
-    items.sort(key=lambda item: item.module.__name__ == "test_restore")
+    """Tests that stop and start units (marked disruptive), then the day-2 operations that restart
+    the whole cluster (test_restore), run after every check of the converged lab, whatever the file order."""
+    items.sort(key=lambda item: 2 if item.module.__name__ == "test_restore"
+               else 1 if item.get_closest_marker("disruptive") else 0)

@@ -8,8 +8,10 @@ pkg/etcd), and records what it was told so Molecule's verify step can assert it.
   k3s --version | -v          prints "k3s version <VERSION> (standin)" + go version
   k3s server [flags]          reads /etc/rancher/k3s/config.yaml (+ config.yaml.d) like k3s does,
   k3s agent  [flags]          needs the token file, joins `server:` over TCP,
-                              writes /etc/rancher/k3s/k3s.yaml (server),
-                              serves the supervisor port 6443 over TLS (server),
+                              writes /etc/rancher/k3s/k3s.yaml (server: admin client certificate),
+                              serves the supervisor paths and the Kubernetes API on port 6443
+                              over TLS (server; the API with embedded etcd: lab_apiserver.py),
+                              registers its Node through the API (Ready; NotReady at stop),
                               notifies systemd READY=1
   k3s server --cluster-reset [--cluster-reset-restore-path=PATH]
                               resets etcd to one member (restoring PATH first),
@@ -27,8 +29,14 @@ K3s's file names, its config in <data-dir>/server/db/etcd/config, member name
 server fetches them from the first one's supervisor port (/v1-k3s/server-bootstrap,
 token as basic auth), reads the members from /db/info, adds itself as a learner
 and is promoted once in sync, as K3s does; it reports READY only as a voter.
-Not done by the stand-in: scheduled snapshots (cron), S3 upload/download, the
-Kubernetes API itself; a server without embedded etcd (SQLite) runs no datastore.
+The Kubernetes API keeps its objects in that etcd (lab_apiserver.py says what it answers);
+every server answers the same objects. Nodes: each server and agent registers its Node with
+the kubelet's client certificate (an agent gets it from its server's supervisor,
+/v1-k3s/client-kubelet.crt), K3s's labels plus node-label/node-taint at registration,
+nodeInfo.kubeletVersion = this version, Ready while running; at stop it writes what the
+node lifecycle controller writes later in K3s (Ready Unknown, NotReady).
+Not done by the stand-in: scheduled snapshots (cron), S3 upload/download, controllers
+(see the lab controller); a server without embedded etcd (SQLite) runs no datastore and no API.
 
 Records (JSON lines) in /var/lib/rancher/k3s/standin/: invocation.json (the
 last start: argv, merged config, version) and events.log (start, ready, stop
@@ -38,9 +46,9 @@ readiness to make overlapping restarts observable.
 """
 import base64
 import datetime
-import http.server
 import json
 import os
+import pkgutil
 import shutil
 import signal
 import socket
@@ -53,6 +61,9 @@ import time
 import urllib.request
 import uuid
 import zipfile
+
+import lab_apiserver  # next to this file, and inside the k3s zip application
+import lab_controller
 
 VERSION = "@VERSION@"
 CONFIG = "/etc/rancher/k3s/config.yaml"
@@ -77,7 +88,12 @@ BOOTSTRAP_FILES = {
     "ETCDServerCAKey": "etcd/server-ca.key",
     "ETCDPeerCA": "etcd/peer-ca.crt",
     "ETCDPeerCAKey": "etcd/peer-ca.key",
+    "ClientCA": "client-ca.crt",
+    "ClientCAKey": "client-ca.key",
 }
+AGENT_DIR = "/var/lib/rancher/k3s/agent"
+NODE_STATUS_PERIOD = 30  # seconds between the node agent's checks of its Node
+POD_SYNC_PERIOD = 1  # seconds between the kubelet stand-in's looks at the Pods bound to its node
 
 
 def record(event, **data):
@@ -231,16 +247,19 @@ def write_private(path, data, mode=0o600):
     os.replace(path + ".tmp", path)
 
 
-def write_kubeconfig(mode, server_ca):
-    with open(server_ca, "rb") as handle:
-        ca_data = base64.b64encode(handle.read()).decode()
+def write_kubeconfig(mode, node, port):
+    """K3s's admin kubeconfig: the server CA, the API on the loopback, the client-admin certificate."""
+    def data(name):
+        with open(node.tls_path(name), "rb") as handle:
+            return base64.b64encode(handle.read()).decode()
+
     text = (
         "apiVersion: v1\nclusters:\n- cluster:\n    certificate-authority-data: %s\n"
-        "    server: https://127.0.0.1:6443\n  name: default\ncontexts:\n- context:\n"
+        "    server: https://127.0.0.1:%d\n  name: default\ncontexts:\n- context:\n"
         "    cluster: default\n    user: default\n  name: default\ncurrent-context: default\n"
         "kind: Config\npreferences: {}\nusers:\n- name: default\n  user:\n"
-        "    client-certificate-data: U1RBTkQtSU4gQ0VSVAo=\n    client-key-data: U1RBTkQtSU4gS0VZCg==\n"
-    ) % ca_data
+        "    client-certificate-data: %s\n    client-key-data: %s\n"
+    ) % (data("server-ca.crt"), port, data("client-admin.crt"), data("client-admin.key"))
     write_private(KUBECONFIG, text, int(str(mode), 8))
 
 
@@ -312,7 +331,7 @@ def make_ca(crt, key, common_name):
     os.chmod(key, 0o600)
 
 
-def make_leaf(ca_crt, ca_key, crt, key, common_name, sans, usage):
+def make_leaf(ca_crt, ca_key, crt, key, common_name, sans, usage, organization=None):
     """Signed by the CA; remade when its SANs change (a new node IP), as K3s does."""
     marker = crt + ".sans"
     wanted = ",".join(sans)
@@ -328,7 +347,8 @@ def make_leaf(ca_crt, ca_key, crt, key, common_name, sans, usage):
             if sans:
                 handle.write("subjectAltName=%s\n" % wanted)
         openssl("req", "-new", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes",
-                "-keyout", key, "-out", csr, "-subj", "/CN=%s" % common_name)
+                "-keyout", key, "-out", csr,
+                "-subj", ("/O=%s" % organization if organization else "") + "/CN=%s" % common_name)
         openssl("x509", "-req", "-in", csr, "-CA", ca_crt, "-CAkey", ca_key, "-CAcreateserial",
                 "-out", crt, "-days", "365", "-extfile", ext)
     os.chmod(key, 0o600)
@@ -353,6 +373,20 @@ def ensure_certs(node, tls_sans=()):
     make_leaf(node.tls_path("server-ca.crt"), node.tls_path("server-ca.key"),
               node.tls_path("serving-kube-apiserver.crt"), node.tls_path("serving-kube-apiserver.key"),
               "kube-apiserver", sorted(set(sans)), "serverAuth")
+    # Clients of the API: the admin of the kubeconfig K3s writes, and each node's kubelet.
+    make_ca(node.tls_path("client-ca.crt"), node.tls_path("client-ca.key"), "k3s-client-ca")
+    make_leaf(node.tls_path("client-ca.crt"), node.tls_path("client-ca.key"), node.tls_path("client-admin.crt"),
+              node.tls_path("client-admin.key"), "system:admin", [], "clientAuth", "system:masters")
+
+
+def kubelet_certificate(node, name):
+    """client-kubelet.crt + key for node `name`, as K3s's supervisor hands them to an agent."""
+    with tempfile.TemporaryDirectory() as tmp:
+        crt, key = os.path.join(tmp, "crt"), os.path.join(tmp, "key")
+        make_leaf(node.tls_path("client-ca.crt"), node.tls_path("client-ca.key"), crt, key,
+                  "system:node:%s" % name, [], "clientAuth", "system:nodes")
+        with open(crt, "rb") as handle_crt, open(key, "rb") as handle_key:
+            return handle_crt.read() + handle_key.read()
 
 
 # --- etcd ---------------------------------------------------------------------
@@ -605,66 +639,250 @@ def embedded_etcd(node, config, role):
         or truthy(config.get("cluster-reset")))
 
 
-# --- the supervisor port (6443) -----------------------------------------------
+# --- the supervisor port (6443), which also serves the Kubernetes API ----------
 
-def supervisor(node, token, port):
+def supervisor(node, token, port, api_enabled):
+    """K3s's supervisor paths on the API port; the Kubernetes API itself (lab_apiserver) when the
+    server runs embedded etcd, where the API keeps its objects."""
     server_token = token.split("::server:", 1)[-1] if token else ""
 
-    class Handler(http.server.BaseHTTPRequestHandler):
-        def log_message(self, fmt, *args):  # quiet: the journal gets k3s-style lines only
+    def authorized(handler, users):
+        header = handler.headers.get("Authorization", "")
+        if not header.startswith("Basic "):
+            return False
+        user, _sep, password = base64.b64decode(header[6:]).decode().partition(":")
+        return user in users and password.split("::server:", 1)[-1] == server_token
+
+    def answer(handler):
+        """True when this is a supervisor path (answered here), False for the API."""
+        path = handler.path.split("?", 1)[0]
+        if handler.command != "GET" or not (path in ("/ping", "/cacerts", "/db/info") or path.startswith("/v1-k3s/")):
+            return False
+        if path == "/ping":
+            handler.reply(200, b"pong", "text/plain")
+        elif path == "/cacerts":
+            with open(node.tls_path("server-ca.crt"), "rb") as handle:
+                handler.reply(200, handle.read(), "text/plain")
+        elif path == "/v1-k3s/client-kubelet.crt":
+            name = handler.headers.get("K3s-Node-Name", "")
+            if not authorized(handler, ("node", "server")) or not name:
+                handler.reply(401, {"message": "Unauthorized"})
+            else:
+                handler.reply(200, kubelet_certificate(node, name), "application/octet-stream")
+        elif path not in ("/v1-k3s/server-bootstrap", "/db/info"):
+            handler.reply(404, {"message": "not found"})
+        elif not authorized(handler, ("server",)):
+            handler.reply(401, {"message": "Unauthorized"})
+        elif path == "/db/info":
+            try:
+                handler.reply(200, {"members": members(node)})
+            except Fatal as exc:
+                handler.reply(503, {"message": str(exc)})
+        else:
+            bootstrap = {}
+            for key, rel in BOOTSTRAP_FILES.items():
+                with open(node.tls_path(rel), "rb") as handle:
+                    bootstrap[key] = {"Timestamp": "", "Content": base64.b64encode(handle.read()).decode()}
+            handler.reply(200, bootstrap)
+        return True
+
+    api = None
+    if api_enabled:
+        etcd_client = lab_apiserver.Etcd(LOCAL_ENDPOINT, node.tls_path("etcd/server-ca.crt"),
+                                         node.tls_path("etcd/client.crt"), node.tls_path("etcd/client.key"))
+        documents = json.loads(pkgutil.get_data("lab_apiserver", "discovery.json"))
+        api = lab_apiserver.LabAPI(etcd_client, documents, VERSION)
+    context = lab_apiserver.tls_context(node.tls_path("serving-kube-apiserver.crt"),
+                                        node.tls_path("serving-kube-apiserver.key"), node.tls_path("client-ca.crt"))
+    return lab_apiserver.serve(("0.0.0.0", port), context, api, answer)
+
+
+# --- the node's kubelet side: its Node object ----------------------------------
+
+def as_list(value):
+    if value is None:
+        return []
+    return value if isinstance(value, list) else [value]
+
+
+def node_object(node, role, uses_etcd):
+    """The Node the kubelet registers: K3s's own labels, then node-label / node-taint from the config
+    (K3s applies those at registration only)."""
+    labels = {"kubernetes.io/hostname": node.name, "kubernetes.io/os": "linux", "kubernetes.io/arch": "amd64",
+              "beta.kubernetes.io/os": "linux", "beta.kubernetes.io/arch": "amd64",
+              "beta.kubernetes.io/instance-type": "k3s", "node.kubernetes.io/instance-type": "k3s"}
+    if role == "server":
+        labels["node-role.kubernetes.io/control-plane"] = "true"
+        labels["node-role.kubernetes.io/master"] = "true"
+    if uses_etcd:
+        labels["node-role.kubernetes.io/etcd"] = "true"
+    for item in as_list(node.config.get("node-label")):
+        key, _sep, value = str(item).partition("=")
+        labels[key] = value
+    taints = []
+    for item in as_list(node.config.get("node-taint")):
+        pair, _sep, effect = str(item).rpartition(":")
+        key, _sep, value = pair.partition("=")
+        taints.append(dict({"key": key, "effect": effect}, **({"value": value} if value else {})))
+    body = {"apiVersion": "v1", "kind": "Node", "metadata": {"name": node.name, "labels": labels},
+            "spec": {"providerID": "k3s://%s" % node.name}}
+    if taints:
+        body["spec"]["taints"] = taints
+    return body
+
+
+def os_release():
+    try:
+        with open("/etc/os-release", encoding="utf-8") as handle:
+            for line in handle:
+                if line.startswith("PRETTY_NAME="):
+                    return line.split("=", 1)[1].strip().strip('"')
+    except OSError:
+        pass
+    return "Linux"
+
+
+def read_text(path, default=""):
+    try:
+        with open(path, encoding="utf-8") as handle:
+            return handle.read().strip() or default
+    except OSError:
+        return default
+
+
+def node_status(node, ready):
+    stamp = datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+    if ready:
+        condition = {"type": "Ready", "status": "True", "reason": "KubeletReady",
+                     "message": "kubelet is posting ready status"}
+    else:  # what the node lifecycle controller writes once the kubelet stops posting (done at once here)
+        condition = {"type": "Ready", "status": "Unknown", "reason": "NodeStatusUnknown",
+                     "message": "Kubelet stopped posting node status."}
+    condition.update(lastHeartbeatTime=stamp, lastTransitionTime=stamp)
+    pages = os.sysconf("SC_PHYS_PAGES") * os.sysconf("SC_PAGE_SIZE") // 1024
+    resources = {"cpu": str(os.cpu_count()), "memory": "%dKi" % pages, "pods": "110"}
+    status = {"conditions": [condition],
+              "addresses": [{"type": "InternalIP", "address": node.ip}, {"type": "Hostname", "address": node.name}],
+              "capacity": resources, "allocatable": resources,
+              "nodeInfo": {"kubeletVersion": VERSION, "kubeProxyVersion": VERSION, "operatingSystem": "linux",
+                           "architecture": "amd64", "osImage": os_release(), "kernelVersion": os.uname().release,
+                           "containerRuntimeVersion": "containerd://standin",
+                           "machineID": read_text("/etc/machine-id", uuid.uuid5(uuid.NAMESPACE_DNS, node.name).hex),
+                           "systemUUID": str(uuid.uuid5(uuid.NAMESPACE_DNS, node.name)),
+                           "bootID": read_text("/proc/sys/kernel/random/boot_id")}}
+    return {"status": status}
+
+
+class NodeAgent:
+    """Registers this node's Node through the API (a server's own, or an agent's server) with the
+    kubelet's client certificate, keeps it Ready while the unit runs, and marks it NotReady at stop."""
+
+    def __init__(self, node, role, uses_etcd, api_url, token):
+        self.node, self.role, self.uses_etcd = node, role, uses_etcd
+        self.api_url, self.token = api_url.rstrip("/"), token
+        self.stop_event = threading.Event()
+        self.context = None
+        self.thread = threading.Thread(target=self.loop, name="node-agent", daemon=True)
+
+    def credentials(self):
+        crt, key, ca = (os.path.join(AGENT_DIR, name) for name in
+                        ("client-kubelet.crt", "client-kubelet.key", "server-ca.crt"))
+        if self.role == "server":
+            shutil.copyfile(self.node.tls_path("server-ca.crt"), ca)
+            pem = kubelet_certificate(self.node, self.node.name)
+        else:
+            plain = ssl.create_default_context()
+            plain.check_hostname = False
+            plain.verify_mode = ssl.CERT_NONE  # K3s pins the CA hash of a full token; the roles use a plain token
+            with urllib.request.urlopen(self.api_url + "/cacerts", context=plain, timeout=10) as response:
+                write_private(ca, response.read(), 0o644)
+            request = urllib.request.Request(self.api_url + "/v1-k3s/client-kubelet.crt")
+            request.add_header("Authorization", "Basic " + base64.b64encode(
+                ("node:%s" % self.token.split("::server:", 1)[-1]).encode()).decode())
+            request.add_header("K3s-Node-Name", self.node.name)
+            with urllib.request.urlopen(request, context=plain, timeout=10) as response:
+                pem = response.read()
+        cut = pem.index(b"-----BEGIN", pem.index(b"-----END CERTIFICATE-----"))
+        write_private(crt, pem[:cut], 0o644)
+        write_private(key, pem[cut:])
+        context = ssl.create_default_context(cafile=ca)
+        context.check_hostname = False  # the agent may reach its server by any of its addresses
+        context.load_cert_chain(crt, key)
+        self.context = context
+
+    def call(self, method, path, body=None, ctype="application/json", timeout=10):
+        request = urllib.request.Request(self.api_url + path, method=method,
+                                         data=json.dumps(body).encode() if body is not None else None)
+        request.add_header("Content-Type", ctype)
+        try:
+            with urllib.request.urlopen(request, context=self.context, timeout=timeout) as response:
+                return response.status, json.loads(response.read() or b"{}")
+        except urllib.error.HTTPError as exc:
+            return exc.code, {}
+
+    def ensure(self):
+        path = "/api/v1/nodes/%s" % self.node.name
+        code, current = self.call("GET", path)
+        if code == 404:
+            code, current = self.call("POST", "/api/v1/nodes", node_object(self.node, self.role, self.uses_etcd))
+            if code not in (201, 409):
+                raise OSError("registering Node %s: HTTP %d" % (self.node.name, code))
+            log("info", "Successfully registered node %s" % self.node.name)
+        elif code != 200:
+            raise OSError("reading Node %s: HTTP %d" % (self.node.name, code))
+        info = ((current.get("status") or {}).get("nodeInfo") or {}).get("kubeletVersion")
+        ready = [c for c in (current.get("status") or {}).get("conditions") or [] if c.get("type") == "Ready"]
+        if code != 200 or info != VERSION or not ready or ready[0].get("status") != "True":
+            code, _body = self.call("PATCH", path + "/status", node_status(self.node, True),
+                                    "application/strategic-merge-patch+json")
+            if code != 200:
+                raise OSError("updating the status of Node %s: HTTP %d" % (self.node.name, code))
+
+    def sync_pods(self):
+        """The kubelet's part for the Pods bound to this node (lab_controller.kubelet_update)."""
+        code, pods = self.call("GET", "/api/v1/pods?fieldSelector=spec.nodeName%%3D%s" % self.node.name)
+        if code != 200:
             return
+        for pod in pods.get("items", []):
+            update = lab_controller.kubelet_update(pod, self.node.ip)
+            if update is not None:
+                self.call("PATCH", "/api/v1/namespaces/%s/pods/%s/status" % (
+                    pod["metadata"]["namespace"], pod["metadata"]["name"]), update, "application/merge-patch+json")
 
-        def reply(self, code, body, ctype="application/json"):
-            data = body if isinstance(body, bytes) else json.dumps(body).encode()
-            self.send_response(code)
-            self.send_header("Content-Type", ctype)
-            self.send_header("Content-Length", str(len(data)))
-            self.end_headers()
-            self.wfile.write(data)
+    def loop(self):
+        next_check = 0.0
+        last_error = None
+        while not self.stop_event.is_set():
+            try:
+                if self.context is None:
+                    self.credentials()
+                if time.monotonic() >= next_check:
+                    self.ensure()
+                    next_check = time.monotonic() + NODE_STATUS_PERIOD
+                self.sync_pods()
+                wait, last_error = POD_SYNC_PERIOD, None
+            except (OSError, ValueError, ssl.SSLError) as exc:
+                if str(exc) != last_error:  # once per distinct failure, not every retry
+                    log("warning", "node %s: %s (retrying)" % (self.node.name, exc))
+                    last_error = str(exc)
+                next_check = 0.0
+                wait = 2
+            self.stop_event.wait(wait)
 
-        def authorized(self):
-            header = self.headers.get("Authorization", "")
-            if not header.startswith("Basic "):
-                return False
-            user, _sep, password = base64.b64decode(header[6:]).decode().partition(":")
-            return user == "server" and password.split("::server:", 1)[-1] == server_token
+    def start(self):
+        os.makedirs(AGENT_DIR, exist_ok=True)
+        self.thread.start()
 
-        def do_GET(self):  # noqa: N802 (http.server's naming)
-            if self.path == "/ping":
-                return self.reply(200, b"pong", "text/plain")
-            if self.path == "/cacerts":
-                with open(node.tls_path("server-ca.crt"), "rb") as handle:
-                    return self.reply(200, handle.read(), "text/plain")
-            if self.path in ("/v1-k3s/server-bootstrap", "/db/info"):
-                if not self.authorized():
-                    return self.reply(401, {"message": "Unauthorized"})
-                if self.path == "/db/info":
-                    try:
-                        return self.reply(200, {"members": members(node)})
-                    except Fatal as exc:
-                        return self.reply(503, {"message": str(exc)})
-                bootstrap = {}
-                for key, rel in BOOTSTRAP_FILES.items():
-                    with open(node.tls_path(rel), "rb") as handle:
-                        bootstrap[key] = {"Timestamp": "", "Content": base64.b64encode(handle.read()).decode()}
-                return self.reply(200, bootstrap)
-            # No Kubernetes API behind this port: hang up without an answer, so a client
-            # reports the API unreachable instead of taking an answer for the API's.
-            self.close_connection = True
-            return None
-
-        def hang_up(self):
-            self.close_connection = True
-
-        do_POST = do_PUT = do_PATCH = do_DELETE = hang_up  # noqa: N815
-
-    httpd = http.server.ThreadingHTTPServer(("0.0.0.0", port), Handler)
-    ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
-    ctx.load_cert_chain(node.tls_path("serving-kube-apiserver.crt"), node.tls_path("serving-kube-apiserver.key"))
-    httpd.socket = ctx.wrap_socket(httpd.socket, server_side=True)
-    thread = threading.Thread(target=httpd.serve_forever, daemon=True)
-    thread.start()
-    return httpd
+    def stop(self):
+        self.stop_event.set()
+        self.thread.join(15)
+        if self.context is None:
+            return
+        try:
+            self.call("PATCH", "/api/v1/nodes/%s/status" % self.node.name, node_status(self.node, False),
+                      "application/strategic-merge-patch+json", timeout=3)
+        except (OSError, ValueError):
+            pass  # the server is gone too: its Node stays as it was, as with K3s
 
 
 def bind_or_die(port):
@@ -725,11 +943,13 @@ def run(role, args):
     etcd = Etcd(node)
     uses_etcd = embedded_etcd(node, config, role)
     httpd = None
+    kubelet = None
+    controller_stop = threading.Event()
     try:
         if server:
             wait_for_server(server)
+        port = int(config.get("https-listen-port", 6443))
         if role == "server":
-            port = int(config.get("https-listen-port", 6443))
             bind_or_die(port)
             os.makedirs(node.server_dir, exist_ok=True)
             token_path = os.path.join(node.server_dir, "token")
@@ -739,8 +959,17 @@ def run(role, args):
                 start_datastore(node, config, token, etcd)
             else:
                 ensure_certs(node, config.get("tls-san") or [])
-            write_kubeconfig(config.get("write-kubeconfig-mode", "0600"), node.tls_path("server-ca.crt"))
-            httpd = supervisor(node, token, port)
+            write_kubeconfig(config.get("write-kubeconfig-mode", "0600"), node, port)
+            httpd = supervisor(node, token, port, api_enabled=uses_etcd)
+            if httpd.api is not None:  # controller-manager and scheduler, on the elected server
+                controllers = lab_controller.Controller(httpd.api, node.name, log)
+                threading.Thread(target=controllers.run, args=(controller_stop,), name="controllers",
+                                 daemon=True).start()
+        # The kubelet registers the Node through the API: a server's own (when it serves one), an agent's server.
+        if uses_etcd or role == "agent":
+            api_url = "https://127.0.0.1:%d" % port if role == "server" else server
+            kubelet = NodeAgent(node, role, uses_etcd, api_url, token or "")
+            kubelet.start()
 
         time.sleep(float(os.environ.get("K3S_STANDIN_READY_DELAY", "0")))
         notify("READY=1")
@@ -750,6 +979,9 @@ def run(role, args):
                 die("etcd exited with status %s" % etcd.proc.returncode)
             time.sleep(0.5)
     finally:
+        controller_stop.set()
+        if kubelet is not None:
+            kubelet.stop()
         if httpd is not None:
             httpd.shutdown()
         etcd.stop()

@@ -1,0 +1,559 @@
+"""STAND-IN for the parts of kube-controller-manager, kube-scheduler and the kubelet that the lab
+needs, for the container lab only (part of the k3s stand-in, tests/standins/k3s).
+
+Controllers (run by the server that holds the Lease kube-system/kube-controller-manager, as K3s's
+servers elect one; through the server's own LabAPI, the same code path as HTTP clients):
+- Deployment: one ReplicaSet per pod template (`pod-template-hash`); Recreate scales the old
+  ones to 0 and waits until their Pods are gone before the new one gets replicas; RollingUpdate
+  brings the new one up and the old ones down once the new Pods are Ready. Status: replicas,
+  updatedReplicas, readyReplicas, availableReplicas, observedGeneration, Available.
+- ReplicaSet, StatefulSet (ordinals, OrderedReady, highest ordinal first on scale-down and on a
+  template change), DaemonSet (a Pod per eligible node), Job (Pods until `completions` succeeded,
+  then Complete); garbage collection of what an owner that is gone owned.
+- PersistentVolumeClaims are Bound at once (standing in for the provisioner; no volume exists).
+- Scheduler: a Pod without a node goes to a Ready, schedulable (not cordoned) node that matches
+  its nodeSelector and required node affinity, whose NoSchedule/NoExecute taints it tolerates and
+  whose allocatable extended resources (e.g. nvidia.com/gpu) cover its requests; the least busy
+  such node wins. Otherwise it stays Pending with PodScheduled=False (Unschedulable).
+- Node lifecycle: Pods on a node that is not Ready get Ready=False.
+Kubelet (each node's stand-in, for the Pods bound to it): a Pod starts at once and is Running and
+Ready; a Pod whose restartPolicy is Never or OnFailure runs to completion (Succeeded, exit 0).
+No container runs: images, probes, volumes and commands are not executed.
+"""
+import copy
+import datetime
+import hashlib
+import json
+import uuid
+
+from lab_apiserver import APIError, EtcdUnavailable
+
+LEASE = "kube-controller-manager"
+LEASE_SECONDS = 15
+RENEW_AFTER = 5
+TERMINAL = ("Succeeded", "Failed")
+
+
+def utcnow():
+    return datetime.datetime.now(datetime.timezone.utc)
+
+
+def stamp(moment=None):
+    return (moment or utcnow()).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def micro(moment=None):
+    return (moment or utcnow()).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+
+
+def parse_time(text):
+    for fmt in ("%Y-%m-%dT%H:%M:%S.%fZ", "%Y-%m-%dT%H:%M:%SZ"):
+        try:
+            return datetime.datetime.strptime(text, fmt).replace(tzinfo=datetime.timezone.utc)
+        except (TypeError, ValueError):
+            continue
+    return None
+
+
+def template_hash(template):
+    return hashlib.sha256(json.dumps(template, sort_keys=True).encode()).hexdigest()[:10]
+
+
+def meta(obj):
+    return obj.get("metadata") or {}
+
+
+def spec(obj):
+    return obj.get("spec") or {}
+
+
+def status(obj):
+    return obj.get("status") or {}
+
+
+def condition(obj, kind):
+    for cond in status(obj).get("conditions") or []:
+        if cond.get("type") == kind:
+            return cond.get("status")
+    return None
+
+
+def is_ready(pod):
+    return condition(pod, "Ready") == "True" and not meta(pod).get("deletionTimestamp")
+
+
+def alive(pod):
+    return not meta(pod).get("deletionTimestamp") and status(pod).get("phase") not in TERMINAL
+
+
+def owner_ref(owner):
+    return {"apiVersion": owner["apiVersion"], "kind": owner["kind"], "name": meta(owner)["name"],
+            "uid": meta(owner)["uid"], "controller": True, "blockOwnerDeletion": True}
+
+
+def owned_by(obj, owner):
+    return any(ref.get("uid") == meta(owner).get("uid") and ref.get("controller")
+               for ref in meta(obj).get("ownerReferences") or [])
+
+
+def replicas(obj):
+    value = spec(obj).get("replicas")
+    return 1 if value is None else int(value)
+
+
+def selector_matches(selector, labels):
+    labels = labels or {}
+    for key, value in (selector or {}).get("matchLabels", {}).items():
+        if labels.get(key) != value:
+            return False
+    return all(expression_matches(expr, labels) for expr in (selector or {}).get("matchExpressions") or [])
+
+
+def expression_matches(expr, labels):
+    key, operator, values = expr.get("key"), expr.get("operator"), expr.get("values") or []
+    if operator == "In":
+        return labels.get(key) in values
+    if operator == "NotIn":
+        return labels.get(key) not in values
+    if operator == "Exists":
+        return key in labels
+    if operator == "DoesNotExist":
+        return key not in labels
+    return False
+
+
+def tolerates(pod, taint):
+    for tol in spec(pod).get("tolerations") or []:
+        if tol.get("effect") and tol["effect"] != taint.get("effect"):
+            continue
+        if tol.get("operator") == "Exists" and (not tol.get("key") or tol["key"] == taint.get("key")):
+            return True
+        if tol.get("key") == taint.get("key") and tol.get("value", "") == taint.get("value", ""):
+            return True
+    return False
+
+
+def quantity(value):
+    try:
+        return int(str(value))
+    except ValueError:
+        return 0
+
+
+def extended_requests(pod):
+    wanted = {}
+    for container in spec(pod).get("containers") or []:
+        resources = container.get("resources") or {}
+        for source in (resources.get("limits") or {}, resources.get("requests") or {}):
+            for name, value in source.items():
+                if "/" in name:  # extended resources (nvidia.com/gpu); cpu and memory are not accounted
+                    wanted[name] = max(wanted.get(name, 0), quantity(value))
+    return wanted
+
+
+class Controller:
+    def __init__(self, api, identity, log):
+        self.api = api
+        self.identity = identity
+        self.log = log
+        self.res = {name: api.builtin[key] for name, key in {
+            "pods": ("", "v1", "pods"), "nodes": ("", "v1", "nodes"), "pvcs": ("", "v1", "persistentvolumeclaims"),
+            "deployments": ("apps", "v1", "deployments"), "replicasets": ("apps", "v1", "replicasets"),
+            "statefulsets": ("apps", "v1", "statefulsets"), "daemonsets": ("apps", "v1", "daemonsets"),
+            "jobs": ("batch", "v1", "jobs"), "leases": ("coordination.k8s.io", "v1", "leases")}.items()}
+        self.leading = False
+
+    # --- plumbing -----------------------------------------------------------------------
+    def items(self, name):
+        return self.api.list(self.res[name], None, {})["items"]
+
+    def patch_status(self, name, obj, new_status):
+        """Writes the whole status (an update of the status subresource) when it differs."""
+        if status(obj) == new_status:
+            return
+        body = copy.deepcopy(obj)
+        body["status"] = new_status
+        body["metadata"].pop("resourceVersion", None)
+        self.api.replace(self.res[name], meta(obj).get("namespace"), meta(obj)["name"], "status", body)
+
+    def set_replicas(self, name, obj, count):
+        if replicas(obj) != count:
+            self.api.patch(self.res[name], meta(obj).get("namespace"), meta(obj)["name"], None,
+                           {"spec": {"replicas": count}}, "application/merge-patch+json")
+
+    def delete(self, name, obj):
+        try:
+            self.api.delete(self.res[name], meta(obj).get("namespace"), meta(obj)["name"])
+        except APIError as exc:
+            if exc.code != 404:
+                raise
+
+    def create_pod(self, owner, template, name, extra_labels=None, node=None):
+        pod_meta = copy.deepcopy(meta(template))
+        body = {"apiVersion": "v1", "kind": "Pod", "metadata": {
+            "labels": dict(pod_meta.get("labels") or {}, **(extra_labels or {})),
+            "annotations": pod_meta.get("annotations") or {}, "ownerReferences": [owner_ref(owner)]},
+            "spec": copy.deepcopy(spec(template))}
+        if name.endswith("-"):
+            body["metadata"]["generateName"] = name
+        else:
+            body["metadata"]["name"] = name
+        if node:
+            body["spec"]["nodeName"] = node
+        self.api.create(self.res["pods"], meta(owner)["namespace"], body)
+
+    # --- leader election (coordination.k8s.io Lease, as kube-controller-manager) ------------------
+    def lead(self):
+        leases = self.res["leases"]
+        now = utcnow()
+        try:
+            lease, rev = self.api.read(leases, "kube-system", LEASE)
+        except APIError as exc:
+            if exc.code != 404:
+                raise
+            body = {"metadata": {"name": LEASE}, "spec": {
+                "holderIdentity": self.identity, "leaseDurationSeconds": LEASE_SECONDS,
+                "acquireTime": micro(now), "renewTime": micro(now), "leaseTransitions": 0}}
+            try:
+                self.api.create(leases, "kube-system", body)
+                return True
+            except APIError:
+                return False
+        holder = spec(lease).get("holderIdentity")
+        renewed = parse_time(spec(lease).get("renewTime")) or now
+        age = (now - renewed).total_seconds()
+        if holder != self.identity and age < int(spec(lease).get("leaseDurationSeconds") or LEASE_SECONDS):
+            return False
+        if holder == self.identity and age < RENEW_AFTER:
+            return True
+        new = copy.deepcopy(lease)
+        new["metadata"]["resourceVersion"] = str(rev)
+        new["spec"]["renewTime"] = micro(now)
+        if holder != self.identity:
+            new["spec"].update(holderIdentity=self.identity, acquireTime=micro(now),
+                               leaseTransitions=int(spec(lease).get("leaseTransitions") or 0) + 1)
+        try:
+            self.api.replace(leases, "kube-system", LEASE, None, new)
+            return True
+        except APIError:
+            return False
+
+    def ensure_namespaces(self):
+        """The Namespaces the apiserver creates at start (default, kube-system, kube-public, kube-node-lease)."""
+        namespaces = self.api.builtin[("", "v1", "namespaces")]
+        for name in ("default", "kube-system", "kube-public", "kube-node-lease"):
+            try:
+                self.api.create(namespaces, None, {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": name}})
+            except APIError as exc:
+                if exc.code != 409:
+                    raise
+
+    def run(self, stop_event, period=1.0):
+        """Until `stop_event`: the Namespaces once, then a round per `period`; errors are logged and retried."""
+        ready = False
+        last_error = None
+        while not stop_event.is_set():
+            try:
+                if not ready:
+                    self.ensure_namespaces()
+                    ready = True
+                self.step()
+                last_error = None
+            except (APIError, EtcdUnavailable, OSError, ValueError, KeyError) as exc:
+                if repr(exc) != last_error:
+                    self.log("warning", "lab controller: %r (retrying)" % exc)
+                    last_error = repr(exc)
+            stop_event.wait(period)
+
+    def step(self):
+        """One round: lead or stand by; as leader, reconcile everything once."""
+        leading = self.lead()
+        if leading != self.leading:
+            self.log("info", "%s leadership of %s" % ("Acquired" if leading else "Lost", LEASE))
+            self.leading = leading
+        if leading:
+            self.reconcile()
+
+    def reconcile(self):
+        nodes = self.items("nodes")
+        pods = self.items("pods")
+        self.garbage_collect(pods)
+        self.deployments(self.items("deployments"), self.items("replicasets"), pods)
+        pods = self.items("pods")
+        self.replicasets(self.items("replicasets"), pods)
+        self.statefulsets(self.items("statefulsets"), pods)
+        self.daemonsets(self.items("daemonsets"), pods, nodes)
+        self.jobs(self.items("jobs"), pods)
+        self.claims(self.items("pvcs"))
+        pods = self.items("pods")
+        self.schedule(pods, nodes)
+        self.node_lifecycle(pods, nodes)
+
+    # --- garbage collector ------------------------------------------------------------------------
+    def garbage_collect(self, pods):
+        owners = set()
+        for name in ("replicasets", "deployments", "statefulsets", "daemonsets", "jobs"):
+            owners.update(meta(obj).get("uid") for obj in self.items(name) if not meta(obj).get("deletionTimestamp"))
+        for name, objs in (("replicasets", self.items("replicasets")), ("pods", pods)):
+            for obj in objs:
+                refs = [r for r in meta(obj).get("ownerReferences") or [] if r.get("controller")]
+                if refs and refs[0].get("uid") not in owners and not meta(obj).get("deletionTimestamp"):
+                    self.delete(name, obj)
+
+    # --- workloads --------------------------------------------------------------------------------
+    def deployments(self, deployments, sets, pods):
+        for dep in deployments:
+            if meta(dep).get("deletionTimestamp"):
+                continue
+            template = spec(dep).get("template") or {}
+            digest = template_hash(template)
+            mine = [rs for rs in sets if owned_by(rs, dep)]
+            new = next((rs for rs in mine if (meta(rs).get("labels") or {}).get("pod-template-hash") == digest), None)
+            old = [rs for rs in mine if rs is not new]
+            old_pods = [p for p in pods if any(owned_by(p, rs) for rs in old) and not meta(p).get("deletionTimestamp")]
+            want = replicas(dep)
+            recreate = (spec(dep).get("strategy") or {}).get("type") == "Recreate"
+            if recreate:
+                for rs in old:
+                    self.set_replicas("replicasets", rs, 0)
+                target = 0 if old_pods else want
+            else:
+                target = want
+            if new is None:
+                new_template = copy.deepcopy(template)
+                new_template.setdefault("metadata", {}).setdefault("labels", {})["pod-template-hash"] = digest
+                selector = copy.deepcopy(spec(dep).get("selector") or {})
+                selector.setdefault("matchLabels", {})["pod-template-hash"] = digest
+                body = {"apiVersion": "apps/v1", "kind": "ReplicaSet", "metadata": {
+                    "name": "%s-%s" % (meta(dep)["name"], digest),
+                    "labels": dict((meta(template).get("labels") or {}), **{"pod-template-hash": digest}),
+                    "ownerReferences": [owner_ref(dep)]},
+                    "spec": {"replicas": target, "selector": selector, "template": new_template}}
+                new, _code = self.api.create(self.res["replicasets"], meta(dep)["namespace"], body)
+            else:
+                self.set_replicas("replicasets", new, target)
+            new_pods = [p for p in pods if owned_by(p, new) and alive(p)]
+            if not recreate and sum(1 for p in new_pods if is_ready(p)) >= want:
+                for rs in old:
+                    self.set_replicas("replicasets", rs, 0)
+            every = [p for p in pods if any(owned_by(p, rs) for rs in mine) and alive(p)]
+            ready = sum(1 for p in every if is_ready(p))
+            available = ready >= want
+            conditions = [
+                {"type": "Available", "status": "True" if available else "False",
+                 "reason": "MinimumReplicasAvailable" if available else "MinimumReplicasUnavailable",
+                 "message": "Deployment has %s minimum availability." % ("" if available else "not")},
+                {"type": "Progressing", "status": "True", "reason": "NewReplicaSetAvailable"
+                 if available and not old_pods else "ReplicaSetUpdated",
+                 "message": 'ReplicaSet "%s" is progressing.' % meta(new)["name"]}]
+            new_status = {"observedGeneration": meta(dep).get("generation", 1), "replicas": len(every),
+                          "updatedReplicas": len(new_pods), "readyReplicas": ready, "availableReplicas": ready,
+                          "unavailableReplicas": max(0, want - ready), "conditions": conditions}
+            self.patch_status("deployments", dep, {k: v for k, v in new_status.items() if v or k == "conditions"})
+
+    def replicasets(self, sets, pods):
+        for rs in sets:
+            if meta(rs).get("deletionTimestamp"):
+                continue
+            mine = [p for p in pods if owned_by(p, rs) and alive(p)]
+            want = replicas(rs)
+            for _n in range(want - len(mine)):
+                self.create_pod(rs, spec(rs).get("template") or {}, meta(rs)["name"] + "-")
+            if len(mine) > want:
+                victims = sorted(mine, key=lambda p: (is_ready(p), bool(spec(p).get("nodeName")),
+                                                      meta(p).get("creationTimestamp", "")))
+                for pod in victims[:len(mine) - want]:
+                    self.delete("pods", pod)
+                mine = victims[len(mine) - want:]
+            ready = sum(1 for p in mine if is_ready(p))
+            new_status = {"observedGeneration": meta(rs).get("generation", 1), "replicas": len(mine),
+                          "fullyLabeledReplicas": len(mine), "readyReplicas": ready, "availableReplicas": ready}
+            self.patch_status("replicasets", rs, {k: v for k, v in new_status.items() if v or k == "replicas"})
+
+    def statefulsets(self, sets, pods):
+        for sts in sets:
+            if meta(sts).get("deletionTimestamp"):
+                continue
+            name, want = meta(sts)["name"], replicas(sts)
+            revision = "%s-%s" % (name, template_hash(spec(sts).get("template") or {}))
+            mine = {meta(p)["name"]: p for p in pods if owned_by(p, sts) and not meta(p).get("deletionTimestamp")}
+            for claim in spec(sts).get("volumeClaimTemplates") or []:
+                for ordinal in range(want):
+                    self.ensure_claim(sts, claim, "%s-%s-%d" % (meta(claim)["name"], name, ordinal))
+            ordered = [mine.get("%s-%d" % (name, n)) for n in range(want)]
+            extra = sorted((p for n, p in mine.items() if n not in {"%s-%d" % (name, i) for i in range(want)}),
+                           key=lambda p: -int(meta(p)["name"].rsplit("-", 1)[1]))
+            if extra:
+                self.delete("pods", extra[0])  # highest ordinal first, one at a time
+            else:
+                for ordinal, pod in enumerate(ordered):
+                    if pod is None:
+                        self.create_pod(sts, spec(sts).get("template") or {}, "%s-%d" % (name, ordinal),
+                                        {"controller-revision-hash": revision,
+                                         "statefulset.kubernetes.io/pod-name": "%s-%d" % (name, ordinal),
+                                         "apps.kubernetes.io/pod-index": str(ordinal)})
+                        break
+                    if not is_ready(pod):
+                        break  # OrderedReady
+                else:
+                    stale = [p for p in ordered if (meta(p).get("labels") or {}).get("controller-revision-hash") != revision]
+                    if stale:
+                        self.delete("pods", stale[-1])
+            current = [p for p in mine.values() if alive(p)]
+            ready = sum(1 for p in current if is_ready(p))
+            updated = sum(1 for p in current if (meta(p).get("labels") or {}).get("controller-revision-hash") == revision)
+            new_status = {"observedGeneration": meta(sts).get("generation", 1), "replicas": len(current),
+                          "readyReplicas": ready, "currentReplicas": updated, "updatedReplicas": updated,
+                          "availableReplicas": ready, "currentRevision": revision, "updateRevision": revision}
+            self.patch_status("statefulsets", sts, {k: v for k, v in new_status.items()
+                                                    if v or k in ("replicas", "availableReplicas")})
+
+    def ensure_claim(self, owner, claim, name):
+        pvcs = self.res["pvcs"]
+        try:
+            self.api.read(pvcs, meta(owner)["namespace"], name)
+        except APIError as exc:
+            if exc.code != 404:
+                raise
+            body = {"apiVersion": "v1", "kind": "PersistentVolumeClaim", "metadata": {
+                "name": name, "labels": dict(meta(claim).get("labels") or {})}, "spec": copy.deepcopy(spec(claim))}
+            self.api.create(pvcs, meta(owner)["namespace"], body)
+
+    def claims(self, claims):
+        for pvc in claims:
+            if status(pvc).get("phase") != "Bound" and not meta(pvc).get("deletionTimestamp"):
+                request = ((spec(pvc).get("resources") or {}).get("requests") or {}).get("storage", "1Gi")
+                self.patch_status("pvcs", pvc, {"phase": "Bound", "accessModes": spec(pvc).get("accessModes") or [],
+                                                "capacity": {"storage": request}})
+
+    def eligible(self, pod, node, pods_on_node, daemon=False):
+        if condition(node, "Ready") != "True" and not daemon:
+            return False
+        if spec(node).get("unschedulable") and not daemon:
+            return False
+        labels = meta(node).get("labels") or {}
+        for key, value in (spec(pod).get("nodeSelector") or {}).items():
+            if labels.get(key) != value:
+                return False
+        required = (((spec(pod).get("affinity") or {}).get("nodeAffinity") or {})
+                    .get("requiredDuringSchedulingIgnoredDuringExecution") or {})
+        terms = required.get("nodeSelectorTerms") or []
+        if terms and not any(all(expression_matches(e, labels) for e in t.get("matchExpressions") or [])
+                             for t in terms):
+            return False
+        for taint in spec(node).get("taints") or []:
+            if taint.get("effect") in ("NoSchedule", "NoExecute") and not tolerates(pod, taint):
+                return False
+        allocatable = status(node).get("allocatable") or {}
+        for name, amount in extended_requests(pod).items():
+            used = sum(extended_requests(p).get(name, 0) for p in pods_on_node)
+            if used + amount > quantity(allocatable.get(name, 0)):
+                return False
+        return True
+
+    def daemonsets(self, sets, pods, nodes):
+        for ds in sets:
+            if meta(ds).get("deletionTimestamp"):
+                continue
+            template = spec(ds).get("template") or {}
+            mine = [p for p in pods if owned_by(p, ds) and alive(p)]
+            on = {spec(p).get("nodeName"): p for p in mine}
+            wanted = [n for n in nodes if self.eligible(
+                template, n, [p for p in pods if spec(p).get("nodeName") == meta(n)["name"] and alive(p)], daemon=True)]
+            for node in wanted:
+                if meta(node)["name"] not in on:
+                    self.create_pod(ds, template, meta(ds)["name"] + "-", node=meta(node)["name"])
+            names = {meta(n)["name"] for n in wanted}
+            for node_name, pod in on.items():
+                if node_name not in names:
+                    self.delete("pods", pod)
+            ready = sum(1 for p in mine if is_ready(p) and spec(p).get("nodeName") in names)
+            new_status = {"observedGeneration": meta(ds).get("generation", 1), "desiredNumberScheduled": len(wanted),
+                          "currentNumberScheduled": len(mine), "numberReady": ready, "numberAvailable": ready,
+                          "updatedNumberScheduled": len(mine), "numberMisscheduled": 0}
+            self.patch_status("daemonsets", ds, new_status)
+
+    def jobs(self, jobs, pods):
+        for job in jobs:
+            if meta(job).get("deletionTimestamp") or condition(job, "Complete") == "True":
+                continue
+            mine = [p for p in pods if owned_by(p, job)]
+            succeeded = sum(1 for p in mine if status(p).get("phase") == "Succeeded")
+            active = [p for p in mine if alive(p)]
+            completions = int(spec(job).get("completions") or 1)
+            parallelism = int(spec(job).get("parallelism") or 1)
+            labels = {"batch.kubernetes.io/job-name": meta(job)["name"], "job-name": meta(job)["name"],
+                      "batch.kubernetes.io/controller-uid": meta(job)["uid"]}
+            for _n in range(min(parallelism - len(active), completions - succeeded - len(active))):
+                self.create_pod(job, spec(job).get("template") or {}, meta(job)["name"] + "-", labels)
+            new_status = dict(status(job))
+            new_status.setdefault("startTime", stamp())
+            new_status.update(active=len(active), succeeded=succeeded)
+            if succeeded >= completions:
+                new_status.update(active=0, completionTime=stamp(), conditions=[
+                    {"type": "SuccessCriteriaMet", "status": "True", "lastTransitionTime": stamp()},
+                    {"type": "Complete", "status": "True", "lastTransitionTime": stamp()}])
+            self.patch_status("jobs", job, {k: v for k, v in new_status.items() if v or k == "succeeded"})
+
+    # --- scheduler and node lifecycle -------------------------------------------------------------
+    def schedule(self, pods, nodes):
+        load = {meta(n)["name"]: [p for p in pods if spec(p).get("nodeName") == meta(n)["name"] and alive(p)]
+                for n in nodes}
+        for pod in pods:
+            if spec(pod).get("nodeName") or not alive(pod):
+                continue
+            fits = [n for n in nodes if self.eligible(pod, n, load[meta(n)["name"]])]
+            ns, name = meta(pod)["namespace"], meta(pod)["name"]
+            if not fits:
+                if condition(pod, "PodScheduled") != "False":
+                    self.api.patch(self.res["pods"], ns, name, "status", {"status": {"conditions": [
+                        {"type": "PodScheduled", "status": "False", "reason": "Unschedulable",
+                         "message": "0/%d nodes are available." % len(nodes), "lastTransitionTime": stamp()}]}},
+                        "application/strategic-merge-patch+json")
+                continue
+            chosen = min(fits, key=lambda n: (len(load[meta(n)["name"]]), meta(n)["name"]))
+            load[meta(chosen)["name"]].append(pod)
+            self.api.patch(self.res["pods"], ns, name, None, {"spec": {"nodeName": meta(chosen)["name"]}},
+                           "application/merge-patch+json")
+            self.api.patch(self.res["pods"], ns, name, "status", {"status": {"conditions": [
+                {"type": "PodScheduled", "status": "True", "lastTransitionTime": stamp()}]}},
+                "application/strategic-merge-patch+json")
+
+    def node_lifecycle(self, pods, nodes):
+        down = {meta(n)["name"] for n in nodes if condition(n, "Ready") != "True"}
+        for pod in pods:
+            if spec(pod).get("nodeName") in down and condition(pod, "Ready") == "True":
+                self.api.patch(self.res["pods"], meta(pod)["namespace"], meta(pod)["name"], "status", {"status": {
+                    "conditions": [{"type": "Ready", "status": "False", "reason": "NodeNotReady",
+                                    "lastTransitionTime": stamp()}]}}, "application/strategic-merge-patch+json")
+
+
+def kubelet_update(pod, node_ip):
+    """The status the kubelet writes for one of its Pods, or None when there is nothing to write."""
+    if meta(pod).get("deletionTimestamp"):
+        return None
+    phase = status(pod).get("phase")
+    if phase in TERMINAL or (phase == "Running" and condition(pod, "Ready") == "True"):
+        return None
+    now = stamp()
+    containers = spec(pod).get("containers") or []
+    completes = spec(pod).get("restartPolicy") in ("Never", "OnFailure")
+    if completes:
+        states = [{"name": c.get("name"), "image": c.get("image", ""), "imageID": "", "ready": False, "restartCount": 0,
+                   "state": {"terminated": {"exitCode": 0, "reason": "Completed", "startedAt": now, "finishedAt": now}}}
+                  for c in containers]
+        conditions = [{"type": "Ready", "status": "False", "reason": "PodCompleted", "lastTransitionTime": now},
+                      {"type": "ContainersReady", "status": "False", "reason": "PodCompleted", "lastTransitionTime": now}]
+        new_phase = "Succeeded"
+    else:
+        states = [{"name": c.get("name"), "image": c.get("image", ""), "imageID": "", "ready": True, "restartCount": 0,
+                   "started": True, "state": {"running": {"startedAt": now}}} for c in containers]
+        conditions = [{"type": "Ready", "status": "True", "lastTransitionTime": now},
+                      {"type": "ContainersReady", "status": "True", "lastTransitionTime": now}]
+        new_phase = "Running"
+    conditions += [{"type": "Initialized", "status": "True", "lastTransitionTime": now},
+                   {"type": "PodScheduled", "status": "True", "lastTransitionTime": now}]
+    digest = int(hashlib.sha256((meta(pod).get("uid") or str(uuid.uuid4())).encode()).hexdigest()[:4], 16)
+    return {"status": {"phase": new_phase, "conditions": conditions, "containerStatuses": states,
+                       "hostIP": node_ip, "podIP": "10.42.%d.%d" % (digest // 256 % 256, digest % 254 + 1),
+                       "startTime": now, "qosClass": "BestEffort"}}
