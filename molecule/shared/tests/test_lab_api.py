@@ -11,6 +11,7 @@ import shlex
 import time
 import uuid
 
+import kubernetes
 import pytest
 from conftest import AGENTS, ALL, FIRST, LAB_ROOT, SERVERS, host, names, read_yaml
 
@@ -86,10 +87,8 @@ def test_the_api_needs_the_kubeconfig_client_certificate():
 def test_the_kubeconfig_merged_on_the_controller_reaches_the_api():
     """What a user does from the controller (on the tailnet): the real kubernetes client, the
     kubeconfig k3s_server merged, its context."""
-    import kubernetes  # pylint: disable=import-outside-toplevel
-
-    client = kubernetes.config.new_client_from_config(os.path.join(LAB_ROOT, ".cache", "lab", "kubeconfig"),
-                                                       context="homelab")
+    kubeconfig = os.path.join(LAB_ROOT, ".cache", "lab", "kubeconfig")
+    client = kubernetes.config.new_client_from_config(kubeconfig, context="homelab")
     nodes = kubernetes.client.CoreV1Api(client).list_node().items
     assert sorted(n.metadata.name for n in nodes) == sorted(ALL)
 
