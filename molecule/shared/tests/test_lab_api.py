@@ -196,12 +196,13 @@ def deployment(namespace, name, labels, node_selector=None, replicas=1, strategy
 
 
 def test_a_deployment_runs_where_its_node_selector_points_and_recreate_replaces_it(namespace):
-    gpu = names("gpu_workers")[0]
-    body = deployment(namespace, "vllm", {"gpu-mode": "ml"}, {"homelab.platform/node-class": "gpu"},
+    node_class = "gpu" if names("gpu_workers") else "cpu"  # the ha scenario has no GPU worker
+    workers = names("%s_workers" % node_class)
+    body = deployment(namespace, "vllm", {"gpu-mode": "ml"}, {"homelab.platform/node-class": node_class},
                       strategy="Recreate")
     assert api(FIRST, "POST", "/apis/apps/v1/namespaces/%s/deployments" % namespace, body)["code"] == 201
     placed = wait_for(lambda: running(pods(namespace, "app%3Dvllm")), "a Ready vllm pod")
-    assert [p["spec"]["nodeName"] for p in placed] == [gpu]
+    assert [p["spec"]["nodeName"] for p in placed] == workers
     status = wait_for(lambda: api(FIRST, "GET", "/apis/apps/v1/namespaces/%s/deployments/vllm" % namespace)
                       ["body"].get("status", {}).get("readyReplicas") == 1, "readyReplicas 1")
     assert status
