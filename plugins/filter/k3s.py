@@ -25,4 +25,6 @@ class FilterModule:
             "k3s_checksum": _wrap(core.checksum_from_file),
             "k3s_labels": _wrap(core.labels_to_list),
             "k3s_snapshots_expired": _wrap(core.snapshots_expired),
+            "k3s_upgrade_plan": _wrap(core.upgrade_plan),
+            "k3s_node_metadata_patch": _wrap(core.node_metadata_patch),
         }

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 
 from ansible.module_utils.six.moves.urllib.error import HTTPError, URLError
 from ansible.module_utils.urls import open_url
@@ -134,3 +135,37 @@ def inspect(client, endpoint=DEFAULT_ENDPOINT):
         except EtcdError as exc:
             statuses[member["id"]] = str(exc)
     return report(member_list, statuses)
+
+
+def node_member(members, node):
+    """The member K3s made for Node `node` (named <node>-<8 hex>), or None when it has none."""
+    pattern = re.compile(r"^%s-[0-9a-f]{8}$" % re.escape(node))
+    found = [m for m in members if pattern.match(m["name"])]
+    if len(found) > 1:
+        raise EtcdError("several etcd members are named after node %s (%s): remove the stale one with etcdctl first"
+                        % (node, ", ".join(m["name"] for m in found)))
+    return found[0] if found else None
+
+
+def removal_refusal(cluster, member):
+    """Why removing `member` from the cluster `cluster` (an inspect() report) must not happen, or None.
+
+    etcd needs a majority of the voting members that remain: removing a member is refused when
+    it is the last one, or when fewer than a majority of the others are healthy voters."""
+    others = [m for m in cluster["members"] if m["id"] != member["id"]]
+    if not others:
+        return ("%s is the cluster's last etcd member: removing it would delete the datastore "
+                "(playbooks/reset.yml removes the whole cluster)" % member["name"])
+    voters = [m for m in others if not m["is_learner"]]
+    healthy = [m for m in voters if m["healthy"]]
+    quorum = len(voters) // 2 + 1
+    if len(healthy) < quorum:
+        problems = "; ".join(cluster["problems"]) or "no voting member left"
+        return ("after removing %s, %d of the %d remaining voting members would be healthy and quorum needs %d: "
+                "bring these back first: %s" % (member["name"], len(healthy), len(voters), quorum, problems))
+    return None
+
+
+def remove_member(client, endpoint, member):
+    """Remove `member` (from parse_members) through `endpoint`; etcd's gateway takes the uint64 ID as a string."""
+    client.post(endpoint, "/v3/cluster/member/remove", {"ID": str(int(member["id"], 16))})

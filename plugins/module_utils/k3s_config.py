@@ -124,6 +124,56 @@ def snapshots_expired(paths, keep):
     return ordered[keep:]
 
 
+def _order(parts):
+    """Sort key of a parsed version: a release sorts after its release candidates."""
+    pre = parts["prerelease"]
+    return (parts["major"], parts["minor"], parts["patch"], 0 if pre else 1, int(pre[2:] or 0) if pre else 0,
+            parts["build"])
+
+
+def upgrade_plan(installed, target, allow_skip=False):
+    """What an upgrade to `target` does to each node, and why it is refused.
+
+    `installed` maps each node to the version its binary reports (None or "" when K3s is not
+    installed). Refused (K3s's upgrade rules, docs.k3s.io/upgrades): going back to an older version
+    on any node (a downgrade is a restore, not an upgrade), and moving a node more than one minor
+    version at once (Kubernetes' version skew policy: 1.32 -> 1.34 must go through 1.33), unless
+    `allow_skip`. Nodes already on `target` are left alone.
+    """
+    goal = parse_version(target)
+    nodes, refusals, found = {}, [], []
+    for node in sorted(installed):
+        version = installed[node] or None
+        if version is None:
+            nodes[node] = "install"
+            continue
+        have = parse_version(version)
+        found.append(have)
+        if _order(have) == _order(goal):
+            nodes[node] = "none"
+            continue
+        nodes[node] = "upgrade"
+        if _order(have) > _order(goal):
+            refusals.append("%s runs %s, newer than %s: a downgrade is not an upgrade (restore the pre-upgrade "
+                            "snapshot with the old version instead, docs/runbooks/k3s-upgrade.md)"
+                            % (node, version, goal["version"]))
+        elif (have["major"], have["minor"] + 1) < (goal["major"], goal["minor"]) and not allow_skip:
+            refusals.append("%s runs %s: going to %s skips a minor version (upgrade one minor at a time, "
+                            "e.g. to the newest v%d.%d.x first, or set k3s_upgrade_allow_skip=true)"
+                            % (node, version, goal["version"], have["major"], have["minor"] + 1))
+    oldest = min(found, key=_order)["version"] if found else None
+    touched = sorted(n for n, action in nodes.items() if action != "none")
+    return {
+        "target": goal["version"],
+        "nodes": nodes,
+        "upgrade": touched,
+        "refusals": refusals,
+        "oldest": oldest,
+        # K3s snapshot names allow [A-Za-z0-9._-]: "+" becomes "-".
+        "snapshot_name": ("pre-upgrade-%s-to-%s" % (oldest, goal["version"])).replace("+", "-") if oldest else None,
+    }
+
+
 def checksum_from_file(text, name):
     """The sha256 for `name` in a `sha256sum` style file (the release's sha256sum-<arch>.txt)."""
     for line in (text or "").splitlines():
@@ -150,6 +200,70 @@ def labels_to_list(labels):
     if not isinstance(labels, dict):
         raise K3sConfigError("k3s_node_labels must be a dict of label -> value, got %s" % type(labels).__name__)
     return ["%s=%s" % (k, v) for k, v in sorted(labels.items())]
+
+
+MANAGED_LABELS_ANNOTATION = "homelab.platform/managed-labels"
+MANAGED_TAINTS_ANNOTATION = "homelab.platform/managed-taints"
+TAINT_EFFECTS = ("NoSchedule", "PreferNoSchedule", "NoExecute")
+
+
+def parse_taint(taint):
+    """'key=value:Effect' or 'key:Effect' (K3s's node-taint form) -> a Node taint dict."""
+    if not isinstance(taint, str) or ":" not in taint:
+        raise K3sConfigError("taint %r is not of the form key[=value]:Effect" % (taint,))
+    head, effect = taint.rsplit(":", 1)
+    key, _sep, value = head.partition("=")
+    if not key or effect not in TAINT_EFFECTS:
+        raise K3sConfigError("taint %r: expected key[=value]:Effect with Effect one of %s" % (taint, ", ".join(TAINT_EFFECTS)))
+    return dict({"key": key, "effect": effect}, **({"value": value} if value else {}))
+
+
+def _taint_id(taint):
+    return "%s:%s" % (taint["key"], taint["effect"])
+
+
+def _taint_fields(taint):
+    """What makes two taints the same (the API adds timeAdded to some)."""
+    return (taint["key"], taint.get("value") or "", taint["effect"])
+
+
+def node_metadata_patch(node, labels, taints):
+    """The JSON merge patch that makes a Node carry the inventory's labels and taints, or None when it does.
+
+    K3s applies node-label/node-taint only when a node registers; this reconciles them on every run.
+    What the inventory set before is remembered in two annotations, so a label or taint removed from
+    the inventory is removed from the Node, while labels and taints others set (K3s, the NVIDIA
+    device plugin, a cordon) are left alone."""
+    labels = {k: str(v) for k, v in (labels or {}).items()}
+    wanted = [parse_taint(t) for t in (taints or [])]
+    metadata = node.get("metadata") or {}
+    current_labels = metadata.get("labels") or {}
+    annotations = metadata.get("annotations") or {}
+    before_labels = [k for k in (annotations.get(MANAGED_LABELS_ANNOTATION) or "").split(",") if k]
+    before_taints = [t for t in (annotations.get(MANAGED_TAINTS_ANNOTATION) or "").split(",") if t]
+
+    label_patch = {k: v for k, v in labels.items() if current_labels.get(k) != v}
+    label_patch.update({k: None for k in before_labels if k not in labels and k in current_labels})
+
+    wanted_ids = [_taint_id(t) for t in wanted]
+    current_taints = (node.get("spec") or {}).get("taints") or []
+    kept = [t for t in current_taints if _taint_id(t) not in wanted_ids and _taint_id(t) not in before_taints]
+    new_taints = kept + wanted
+    annotation_patch = {}
+    for key, value in ((MANAGED_LABELS_ANNOTATION, ",".join(sorted(labels))),
+                       (MANAGED_TAINTS_ANNOTATION, ",".join(sorted(wanted_ids)))):
+        if annotations.get(key, "") != value:
+            annotation_patch[key] = value or None
+    patch = {}
+    if label_patch or annotation_patch:
+        patch["metadata"] = {}
+        if label_patch:
+            patch["metadata"]["labels"] = label_patch
+        if annotation_patch:
+            patch["metadata"]["annotations"] = annotation_patch
+    if sorted(map(_taint_fields, current_taints)) != sorted(map(_taint_fields, new_taints)):
+        patch["spec"] = {"taints": new_taints}
+    return patch or None
 
 
 def build_config(managed, user=None, extra_lists=None):

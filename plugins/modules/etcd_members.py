@@ -8,13 +8,15 @@ from __future__ import annotations
 DOCUMENTATION = r"""
 ---
 module: etcd_members
-short_description: Members of K3s's embedded etcd, and whether each is healthy and a voter
+short_description: Members of K3s's embedded etcd, whether each is healthy and a voter; removes a node's member
 description:
   - Asks etcd on a K3s server (its JSON gateway on the client port, with the client certificate K3s keeps under
     C(/var/lib/rancher/k3s/server/tls/etcd/)) for the member list, then every member for its status.
   - Needs no C(etcdctl) on the node.
   - The day-2 playbooks wait on it (C(until)) after a restore or a server restart; a server counts as back when its
     member is healthy and a voter.
+  - With O(remove_node), removes the member K3s made for that node (C(<node>-<8 hex>)), refusing when it is the last
+    member or when the members that remain would not hold a majority of healthy voters (quorum).
 version_added: 0.2.0
 author:
   - homelab.platform developers (@homelab)
@@ -39,11 +41,17 @@ options:
     description: Seconds to wait for each answer.
     type: float
     default: 5
+  remove_node:
+    description:
+      - Name of a K3s server node whose etcd member is removed from the cluster (C(playbooks/remove_node.yml)).
+      - Nothing changes when the node has no member. Ask a member that stays (O(endpoint)), and stop K3s on the node
+        first, or its etcd keeps trying to rejoin.
+    type: str
 notes:
-  - Fails only when the member list cannot be read (etcd down, no certificate); members that do not answer are
-    reported unhealthy with the reason.
+  - Without O(remove_node), fails only when the member list cannot be read (etcd down, no certificate); members that
+    do not answer are reported unhealthy with the reason.
 extends_documentation_fragment:
-  - homelab.platform.check_mode_diff.read_only
+  - homelab.platform.check_mode_diff
 seealso:
   - name: K3s etcd-snapshot
     description: Snapshots, restore and cluster reset of K3s's embedded etcd.
@@ -57,6 +65,12 @@ EXAMPLES = r"""
   until: etcd.healthy and etcd.voters == groups['k3s_server'] | length
   retries: 60
   delay: 5
+  become: true
+
+- name: Remove the etcd member of k3s-server-3, asking a server that stays
+  homelab.platform.etcd_members:
+    remove_node: k3s-server-3
+  delegate_to: k3s-master
   become: true
 """
 
@@ -121,6 +135,11 @@ problems:
   returned: always
   type: list
   elements: str
+removed:
+  description: Name of the member removed (in check mode, that would be removed), or null.
+  returned: when O(remove_node) is set
+  type: str
+  sample: k3s-server-3-1a2b3c4d
 """
 
 from ansible.module_utils.basic import AnsibleModule
@@ -136,6 +155,7 @@ def main():
             client_cert=dict(type="path", default=etcd.DEFAULT_CERT),
             client_key=dict(type="path", default=etcd.DEFAULT_KEY),
             timeout=dict(type="float", default=5.0),
+            remove_node=dict(type="str"),
         ),
         supports_check_mode=True,
     )
@@ -145,7 +165,27 @@ def main():
         result = etcd.inspect(client, params["endpoint"])
     except etcd.EtcdError as exc:
         module.fail_json(msg="cannot read the etcd member list: %s" % exc)
-    module.exit_json(changed=False, **result)
+    if not params["remove_node"]:
+        module.exit_json(changed=False, **result)
+
+    try:
+        member = etcd.node_member(result["members"], params["remove_node"])
+    except etcd.EtcdError as exc:
+        module.fail_json(msg=str(exc), **result)
+    if member is None:
+        module.exit_json(changed=False, removed=None, **result)
+    refusal = etcd.removal_refusal(result, member)
+    if refusal:
+        module.fail_json(msg="refusing to remove the etcd member of %s: %s" % (params["remove_node"], refusal), **result)
+    before = [m["name"] for m in result["members"]]
+    diff = {"before": {"members": before}, "after": {"members": [n for n in before if n != member["name"]]}}
+    if not module.check_mode:
+        try:
+            etcd.remove_member(client, params["endpoint"], member)
+            result = etcd.inspect(client, params["endpoint"])
+        except etcd.EtcdError as exc:
+            module.fail_json(msg="removing the etcd member %s failed: %s" % (member["name"], exc))
+    module.exit_json(changed=True, removed=member["name"], diff=diff, **result)
 
 
 if __name__ == "__main__":

@@ -5,7 +5,11 @@ Hosts and groups come from the inventory Molecule wrote for the scenario.
 
 import json
 import os
+import re
+import subprocess
+import time
 
+import kubernetes
 import pytest
 import testinfra
 import yaml
@@ -15,6 +19,7 @@ RUNNER = AnsibleRunner(os.environ["MOLECULE_INVENTORY_FILE"])
 SCENARIO = os.environ.get("MOLECULE_SCENARIO_NAME", "default")
 LAB_ROOT = os.environ["LAB_ROOT"]
 HOST_VARS = os.path.join(LAB_ROOT, "inventories", "lab", "host_vars")
+KUBECONFIG = os.path.join(LAB_ROOT, ".cache", "lab", "kubeconfig")  # merged by k3s_server (inventories/lab)
 
 
 def names(group):
@@ -28,6 +33,15 @@ def host(name):
 def tailscale_ip(name):
     with open(os.path.join(HOST_VARS, name + ".yml"), encoding="utf-8") as handle:
         return yaml.safe_load(handle)["lab_tailscale_ip"]
+
+
+def client_for(server=None):
+    """A Kubernetes client from the kubeconfig the servers merged on the controller (context homelab),
+    optionally aimed at one server's API."""
+    api = kubernetes.config.new_client_from_config(KUBECONFIG, context="homelab")
+    if server:
+        api.configuration.host = "https://%s:6443" % tailscale_ip(server)
+    return api
 
 
 def read_yaml(h, path):
@@ -49,9 +63,55 @@ ALL = SERVERS + AGENTS
 FIRST = SERVERS[0]
 
 
+HANG_GUARD = 3600  # seconds: only catches a playbook that never ends
+
+
 @pytest.fixture(scope="session")
 def expected_version():
-    return "v1.34.4+k3s1" if SCENARIO == "ha" else "v1.34.3+k3s1"
+    """The version converge installed (the ha scenario's upgrade runs after these checks: test_upgrade)."""
+    return "v1.34.3+k3s1"
+
+
+def run_playbook(book, *extra):
+    """ansible-playbook on the scenario's inventory, as a user runs it: (exit code, output)."""
+    run = subprocess.run(
+        ["ansible-playbook", "-i", os.environ["MOLECULE_INVENTORY_FILE"], os.path.join(LAB_ROOT, "playbooks", book)]
+        + list(extra),
+        capture_output=True, text=True, check=False, timeout=HANG_GUARD,
+        env=dict(os.environ, ANSIBLE_FORCE_COLOR="0", ANSIBLE_NOCOLOR="1"),
+    )
+    return run.returncode, run.stdout + run.stderr
+
+
+def recap_changed(out):
+    """changed= per host from ansible-playbook's PLAY RECAP."""
+    return {m.group(1): int(m.group(2)) for m in re.finditer(r"^(\S+)\s+: ok=\d+\s+changed=(\d+)", out, re.M)}
+
+
+def wait_for(check, what, deadline=300):
+    """check() until it returns something true; `deadline` seconds is an upper bound, never a pause."""
+    end = time.monotonic() + deadline
+    while True:
+        result = check()
+        if result:
+            return result
+        assert time.monotonic() < end, "not within %d s: %s" % (deadline, what)
+        time.sleep(1)
+
+
+def node_state():
+    """What a refused day-2 playbook must leave alone: units (same start), datastores (same directory, same
+    member). A node without K3s (reset, removed) has an empty state."""
+    state = {}
+    for name in SERVERS + AGENTS:
+        h = host(name)
+        unit = "k3s" if name in SERVERS else "k3s-agent"
+        entry = [h.check_output("systemctl show %s -p ActiveState -p MainPID -p ActiveEnterTimestampMonotonic", unit)]
+        if name in SERVERS:
+            entry.append(h.run("stat -c %%i /var/lib/rancher/k3s/server/db/etcd").stdout)
+            entry.append(h.run("cat /var/lib/rancher/k3s/server/db/etcd/name").stdout)
+        state[name] = entry
+    return state
 
 
 def pytest_configure(config):
@@ -59,7 +119,7 @@ def pytest_configure(config):
 
 
 def pytest_collection_modifyitems(items):
-    """Tests that stop and start units (marked disruptive), then the day-2 operations that restart
-    the whole cluster (test_restore), run after every check of the converged lab, whatever the file order."""
-    items.sort(key=lambda item: 2 if item.module.__name__ == "test_restore"
-               else 1 if item.get_closest_marker("disruptive") else 0)
+    """Every check of the converged lab first; then tests that stop and start units (marked disruptive);
+    then the day-2 operations, each module at its LAB_PHASE (upgrade 2, restore 3, node removal 4: it
+    shrinks the cluster for good), whatever the file order."""
+    items.sort(key=lambda item: getattr(item.module, "LAB_PHASE", 1 if item.get_closest_marker("disruptive") else 0))

@@ -8,14 +8,12 @@ there (its admin client certificate), as a user on that node does.
 import json
 import os
 import shlex
-import time
 import uuid
 
 import kubernetes
 import pytest
-from conftest import AGENTS, ALL, FIRST, LAB_ROOT, SERVERS, host, names, read_yaml
+from conftest import AGENTS, ALL, FIRST, LAB_ROOT, SERVERS, host, names, read_yaml, wait_for
 
-DEADLINE = 180  # seconds: an upper bound for a condition to hold, never a pause
 TLS = "/var/lib/rancher/k3s/server/tls/etcd"
 ETCDCTL = ("ETCDCTL_API=3 etcdctl --cacert=%s/server-ca.crt --cert=%s/client.crt --key=%s/client.key "
            "--endpoints=https://127.0.0.1:2379" % (TLS, TLS, TLS))
@@ -50,16 +48,6 @@ def api(name, method, path, body=None, ctype="application/json", cert=True):
         method, shlex.quote(path), shlex.quote(json.dumps(body) if body is not None else ""), shlex.quote(ctype),
         "1" if cert else "0", CLIENT)
     return json.loads(host(name).check_output(cmd))
-
-
-def wait_for(check, what):
-    deadline = time.monotonic() + DEADLINE
-    while True:
-        result = check()
-        if result:
-            return result
-        assert time.monotonic() < deadline, "not within %d s: %s" % (DEADLINE, what)
-        time.sleep(1)
 
 
 def ready(node):

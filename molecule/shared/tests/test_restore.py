@@ -10,17 +10,16 @@ import hashlib
 import os
 import shutil
 import stat
-import subprocess
 import uuid
 
 import pytest
-from conftest import AGENTS, FIRST, LAB_ROOT, SERVERS, host
+from conftest import AGENTS, FIRST, SERVERS, host, node_state, run_playbook
 
+LAB_PHASE = 3  # conftest: after the checks and the upgrade; it restarts the whole cluster
 TLS = "/var/lib/rancher/k3s/server/tls/etcd"
 ETCDCTL = ("ETCDCTL_API=3 etcdctl --cacert=%s/server-ca.crt --cert=%s/client.crt --key=%s/client.key "
            "--endpoints=https://127.0.0.1:2379" % (TLS, TLS, TLS))
 SNAPSHOTS = "/var/lib/rancher/k3s/server/db/snapshots"
-HANG_GUARD = 3600  # seconds: only catches a playbook that never ends
 
 
 def etcdctl(name, args):
@@ -32,27 +31,7 @@ def value(name, key):
 
 
 def playbook(book, *extra, backups):
-    run = subprocess.run(
-        ["ansible-playbook", "-i", os.environ["MOLECULE_INVENTORY_FILE"], os.path.join(LAB_ROOT, "playbooks", book),
-         "-e", "k3s_backup_dir=%s" % backups] + list(extra),
-        capture_output=True, text=True, check=False, timeout=HANG_GUARD,
-        env=dict(os.environ, ANSIBLE_FORCE_COLOR="0", ANSIBLE_NOCOLOR="1"),
-    )
-    return run.returncode, run.stdout + run.stderr
-
-
-def node_state():
-    """What a refused restore must leave alone: units (same start), datastores (same directory, same member)."""
-    state = {}
-    for name in SERVERS + AGENTS:
-        h = host(name)
-        unit = "k3s" if name in SERVERS else "k3s-agent"
-        entry = [h.check_output("systemctl show %s -p ActiveState -p MainPID -p ActiveEnterTimestampMonotonic", unit)]
-        if name in SERVERS:
-            entry.append(h.check_output("stat -c %%i /var/lib/rancher/k3s/server/db/etcd"))
-            entry.append(h.check_output("cat /var/lib/rancher/k3s/server/db/etcd/name"))
-        state[name] = entry
-    return state
+    return run_playbook(book, "-e", "k3s_backup_dir=%s" % backups, *extra)
 
 
 @pytest.fixture(scope="module")

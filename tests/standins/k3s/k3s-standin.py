@@ -18,6 +18,11 @@ pkg/etcd), and records what it was told so Molecule's verify step can assert it.
                               leaves db/reset-flag, prints K3s's message, exits 0
   k3s etcd-snapshot save|ls|list|l|delete|prune [flags]
                               real etcd snapshots in K3s's layout and naming
+  k3s token rotate [--token OLD] --new-token NEW [--server URL]
+                              PUT /v1-k3s/token on the server (basic auth server:OLD): the bootstrap
+                              key in etcd moves to the new token, server/token is rewritten; every
+                              server then needs the new token (a server whose token does not match
+                              the datastore's bootstrap key refuses to start, as K3s does)
   k3s kubectl|crictl|ctr ...  exits 1: "not available in the k3s stand-in"
 
 The datastore is REAL: a server with embedded etcd (cluster-init, a `server:` to
@@ -46,6 +51,7 @@ readiness to make overlapping restarts observable.
 """
 import base64
 import datetime
+import hashlib
 import json
 import os
 import pkgutil
@@ -92,6 +98,8 @@ BOOTSTRAP_FILES = {
     "ClientCAKey": "client-ca.key",
 }
 AGENT_DIR = "/var/lib/rancher/k3s/agent"
+# The stand-in keeps its CA files on disk; the bootstrap key records which token the cluster uses.
+BOOTSTRAP_MARKER = "bootstrap data (k3s stand-in: the files themselves stay on disk)"
 NODE_STATUS_PERIOD = 30  # seconds between the node agent's checks of its Node
 POD_SYNC_PERIOD = 1  # seconds between the kubelet stand-in's looks at the Pods bound to its node
 
@@ -542,15 +550,62 @@ class Etcd:
         die("this server has not yet been promoted from learner to voting member")
 
 
-def fetch(url, token, path):
+def normalize_token(token):
+    """The password part of a K3s token: K10<ca hash>::<user>:<password>, or the password alone."""
+    token = (token or "").strip()
+    if "::" in token:
+        return token.split("::", 1)[1].split(":", 1)[-1]
+    return token
+
+
+def bootstrap_key(token):
+    """Where K3s keeps the bootstrap data encrypted with a token: /bootstrap/<12 hex of sha256(token)>."""
+    return "/bootstrap/" + hashlib.sha256(normalize_token(token).encode()).hexdigest()[:12]
+
+
+def reconcile_bootstrap(node, token):
+    """K3s's check at every server start (pkg/cluster/storage.go): the datastore's bootstrap data must be
+    stored under this server's token, else the server refuses to start. The first start stores it."""
+    keys = etcdctl(node, "get", "--prefix", "--keys-only", "/bootstrap/").stdout.split()
+    if not keys:
+        etcdctl(node, "put", bootstrap_key(token), BOOTSTRAP_MARKER)
+    elif bootstrap_key(token) not in keys:
+        die("starting kubernetes: preparing server: failed to bootstrap cluster data: failed to reconcile with "
+            "local datastore: bootstrap data already found and encrypted with different token")
+
+
+def rotate_bootstrap(node, old, new):
+    """`k3s token rotate` on the server side: the bootstrap data moves to the new token's key."""
+    old_key, new_key = bootstrap_key(old), bootstrap_key(new)
+    if old_key != new_key:
+        etcdctl(node, "put", new_key, BOOTSTRAP_MARKER)
+        etcdctl(node, "del", old_key)
+    write_private(os.path.join(node.server_dir, "token"), "K10standin::server:%s\n" % normalize_token(new))
+
+
+def supervisor_request(url, path, user=None, token="", method="GET", body=None, headers=()):
+    """A request to a server's supervisor port, as K3s makes one with a plain (short) token: the
+    server's CA is not pinned (a full token's CA hash would pin it); basic auth user:<password>.
+    Returns the raw answer; raises urllib.error.HTTPError / OSError."""
     ctx = ssl.create_default_context()
     ctx.check_hostname = False
-    ctx.verify_mode = ssl.CERT_NONE  # K3s pins the CA hash of a full token; the roles use a plain token
-    request = urllib.request.Request(url.rstrip("/") + path)
-    request.add_header("Authorization", "Basic " + base64.b64encode(("server:%s" % token).encode()).decode())
+    ctx.verify_mode = ssl.CERT_NONE
+    request = urllib.request.Request(url.rstrip("/") + path, method=method,
+                                     data=json.dumps(body).encode() if body is not None else None)
+    if user:
+        credentials = "%s:%s" % (user, normalize_token(token))
+        request.add_header("Authorization", "Basic " + base64.b64encode(credentials.encode()).decode())
+    if body is not None:
+        request.add_header("Content-Type", "application/json")
+    for name, value in headers:
+        request.add_header(name, value)
+    with urllib.request.urlopen(request, context=ctx, timeout=10) as response:
+        return response.read()
+
+
+def fetch(url, token, path):
     try:
-        with urllib.request.urlopen(request, context=ctx, timeout=10) as response:
-            return json.loads(response.read())
+        return json.loads(supervisor_request(url, path, "server", token))
     except urllib.error.HTTPError as exc:
         if exc.code == 401:
             die("failed to validate token: the server rejected it (401 Unauthorized)")
@@ -644,18 +699,20 @@ def embedded_etcd(node, config, role):
 def supervisor(node, token, port, api_enabled):
     """K3s's supervisor paths on the API port; the Kubernetes API itself (lab_apiserver) when the
     server runs embedded etcd, where the API keeps its objects."""
-    server_token = token.split("::server:", 1)[-1] if token else ""
+    server_token = normalize_token(token)
 
     def authorized(handler, users):
         header = handler.headers.get("Authorization", "")
         if not header.startswith("Basic "):
             return False
         user, _sep, password = base64.b64decode(header[6:]).decode().partition(":")
-        return user in users and password.split("::server:", 1)[-1] == server_token
+        return user in users and normalize_token(password) == server_token
 
     def answer(handler):
         """True when this is a supervisor path (answered here), False for the API."""
         path = handler.path.split("?", 1)[0]
+        if handler.command == "PUT" and path == "/v1-k3s/token":
+            return rotate_token(handler)
         if handler.command != "GET" or not (path in ("/ping", "/cacerts", "/db/info") or path.startswith("/v1-k3s/")):
             return False
         if path == "/ping":
@@ -684,6 +741,28 @@ def supervisor(node, token, port, api_enabled):
                 with open(node.tls_path(rel), "rb") as handle:
                     bootstrap[key] = {"Timestamp": "", "Content": base64.b64encode(handle.read()).decode()}
             handler.reply(200, bootstrap)
+        return True
+
+    def rotate_token(handler):
+        """PUT /v1-k3s/token {"newToken": ...} with the current token as server: basic auth (k3s token rotate)."""
+        try:
+            request = json.loads(handler.body() or b"{}")
+        except ValueError:
+            request = {}
+        if not authorized(handler, ("server",)):
+            handler.reply(401, {"message": "Unauthorized"})
+        elif not api_enabled:
+            handler.reply(400, {"message": "token rotation needs the embedded etcd datastore"})
+        elif not normalize_token(request.get("newToken")):
+            handler.reply(400, {"message": "new token must not be empty"})
+        else:
+            try:
+                rotate_bootstrap(node, server_token, request["newToken"])
+            except Fatal as exc:
+                handler.reply(500, {"message": str(exc)})
+                return True
+            log("info", "Rotated the server token; restart the servers and agents with the new token")
+            handler.reply(200, b"", "text/plain")
         return True
 
     api = None
@@ -732,13 +811,9 @@ def node_object(node, role, uses_etcd):
 
 
 def os_release():
-    try:
-        with open("/etc/os-release", encoding="utf-8") as handle:
-            for line in handle:
-                if line.startswith("PRETTY_NAME="):
-                    return line.split("=", 1)[1].strip().strip('"')
-    except OSError:
-        pass
+    for line in read_text("/etc/os-release").splitlines():
+        if line.startswith("PRETTY_NAME="):
+            return line.split("=", 1)[1].strip().strip('"')
     return "Linux"
 
 
@@ -791,17 +866,9 @@ class NodeAgent:
             shutil.copyfile(self.node.tls_path("server-ca.crt"), ca)
             pem = kubelet_certificate(self.node, self.node.name)
         else:
-            plain = ssl.create_default_context()
-            plain.check_hostname = False
-            plain.verify_mode = ssl.CERT_NONE  # K3s pins the CA hash of a full token; the roles use a plain token
-            with urllib.request.urlopen(self.api_url + "/cacerts", context=plain, timeout=10) as response:
-                write_private(ca, response.read(), 0o644)
-            request = urllib.request.Request(self.api_url + "/v1-k3s/client-kubelet.crt")
-            request.add_header("Authorization", "Basic " + base64.b64encode(
-                ("node:%s" % self.token.split("::server:", 1)[-1]).encode()).decode())
-            request.add_header("K3s-Node-Name", self.node.name)
-            with urllib.request.urlopen(request, context=plain, timeout=10) as response:
-                pem = response.read()
+            write_private(ca, supervisor_request(self.api_url, "/cacerts"), 0o644)
+            pem = supervisor_request(self.api_url, "/v1-k3s/client-kubelet.crt", "node", self.token,
+                                     headers=[("K3s-Node-Name", self.node.name)])
         cut = pem.index(b"-----BEGIN", pem.index(b"-----END CERTIFICATE-----"))
         write_private(crt, pem[:cut], 0o644)
         write_private(key, pem[cut:])
@@ -957,6 +1024,7 @@ def run(role, args):
                 write_private(token_path, "K10standin::server:%s\n" % token)
             if uses_etcd:
                 start_datastore(node, config, token, etcd)
+                reconcile_bootstrap(node, token)
             else:
                 ensure_certs(node, config.get("tls-san") or [])
             write_kubeconfig(config.get("write-kubeconfig-mode", "0600"), node, port)
@@ -1138,9 +1206,35 @@ def etcd_snapshot(args):
     die("unknown etcd-snapshot subcommand %r" % command)
 
 
+def token_command(args):
+    """k3s token rotate [--token OLD] --new-token NEW [--server URL] [--data-dir DIR] (docs.k3s.io/cli/token):
+    asks the server (default this node's) to move the bootstrap data to the new token."""
+    flags, words = parse_args(args, positionals=True)
+    if words != ["rotate"]:
+        die("k3s token %s is not available in the k3s stand-in (only rotate)" % " ".join(words))
+    new = flags.get("new-token")
+    if not isinstance(new, str) or not new:
+        die("--new-token is required")
+    old = flags.get("token") or flags.get("t")
+    if not isinstance(old, str) or not old:
+        data_dir = flags.get("data-dir") or flags.get("d") or "/var/lib/rancher/k3s"
+        old = read_text(os.path.join(data_dir, "server", "token"))
+    print("\033[33mWARNING\033[0m: Recommended to keep a record of the old token. If restoring from a snapshot, "
+          "you must use the token associated with that snapshot.")
+    url = flags.get("server") or flags.get("s") or "https://127.0.0.1:6443"
+    try:
+        supervisor_request(url, "/v1-k3s/token", "server", old, method="PUT", body={"newToken": new})
+    except urllib.error.HTTPError as exc:
+        die("%s/v1-k3s/token: %d %s" % (url.rstrip("/"), exc.code, exc.reason))
+    except OSError as exc:
+        die("%s/v1-k3s/token: %s" % (url.rstrip("/"), exc))
+    print("Token rotated, restart k3s nodes with new token")
+    return 0
+
+
 def main(argv):
     if len(argv) < 2 or argv[1] in ("-h", "--help", "help"):
-        print("k3s (stand-in) - usage: k3s [--version] server|agent|etcd-snapshot [flags]")
+        print("k3s (stand-in) - usage: k3s [--version] server|agent|etcd-snapshot|token rotate [flags]")
         return 0
     if argv[1] in ("--version", "-v", "version"):
         print("k3s version %s (standin)\ngo version go1.24.11" % VERSION)
@@ -1150,6 +1244,8 @@ def main(argv):
             return run(argv[1], argv[2:])
         if argv[1] == "etcd-snapshot":
             return etcd_snapshot(argv[2:])
+        if argv[1] == "token":
+            return token_command(argv[2:])
     except Fatal as exc:
         record("fatal", message=str(exc))
         log("fatal", str(exc))

@@ -116,3 +116,48 @@ def test_unreachable_endpoint_names_it(tmp_path):
     client = etcd.GatewayClient(crt, crt, key, timeout=2)
     with pytest.raises(etcd.EtcdError, match=r"https://127\.0\.0\.1:9/v3/cluster/member/list"):
         etcd.inspect(client, "https://127.0.0.1:9")
+
+
+def member(name, healthy=True, learner=False, mid=None):
+    return {"name": name, "id": mid or "%x" % (abs(hash(name)) % (1 << 60)), "healthy": healthy, "is_learner": learner}
+
+
+def cluster(*members):
+    return {"members": list(members),
+            "problems": ["%s: down" % m["name"] for m in members if not m["healthy"]]}
+
+
+def test_node_member_matches_k3s_member_names_only():
+    members = [member("s1-0a1b2c3d"), member("s10-00000000"), member("s1-extra")]
+    assert etcd.node_member(members, "s1")["name"] == "s1-0a1b2c3d"
+    assert etcd.node_member(members, "s2") is None
+    with pytest.raises(etcd.EtcdError, match="several etcd members"):
+        etcd.node_member(members + [member("s1-ffffffff")], "s1")
+
+
+def test_removing_one_of_three_healthy_members_keeps_quorum():
+    a, b, c = member("a-00000001"), member("b-00000002"), member("c-00000003")
+    assert etcd.removal_refusal(cluster(a, b, c), c) is None
+
+
+def test_removing_the_last_member_is_refused():
+    a = member("a-00000001")
+    assert "last etcd member" in etcd.removal_refusal(cluster(a), a)
+
+
+def test_removal_refused_when_the_others_lack_a_majority():
+    a, b, c = member("a-00000001"), member("b-00000002", healthy=False), member("c-00000003")
+    refusal = etcd.removal_refusal(cluster(a, b, c), c)  # leaves a (healthy) and b (down): quorum of 2 needs 2
+    assert "1 of the 2 remaining voting members" in refusal and "quorum needs 2" in refusal and "b-00000002: down" in refusal
+    # Removing the member that is down is what brings the cluster back to health.
+    assert etcd.removal_refusal(cluster(a, b, c), b) is None
+
+
+def test_remove_member_sends_the_decimal_id():
+    class Recorder:
+        def post(self, endpoint, path, body=None):
+            self.call = (endpoint, path, body)
+            return {}
+    gateway = Recorder()
+    etcd.remove_member(gateway, A, {"id": "5a93d7aa716ae213", "name": "b"})
+    assert gateway.call == (A, "/v3/cluster/member/remove", {"ID": str(0x5a93d7aa716ae213)})

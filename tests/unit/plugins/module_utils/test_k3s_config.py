@@ -117,3 +117,89 @@ def test_snapshot_retention_must_be_positive(keep):
 def test_a_file_not_named_like_a_snapshot_is_never_expired():
     with pytest.raises(core.K3sConfigError, match="not named like a K3s snapshot"):
         core.snapshots_expired(["/b/homelab-backup-lab-server-1-1700000300", "/b/notes.txt"], 1)
+
+
+def test_upgrade_plan_touches_only_nodes_below_the_target():
+    plan = core.upgrade_plan({"s1": "v1.34.3+k3s1", "s2": "v1.34.4+k3s1", "a1": ""}, "v1.34.4+k3s1")
+    assert plan["nodes"] == {"s1": "upgrade", "s2": "none", "a1": "install"}
+    assert plan["upgrade"] == ["a1", "s1"]
+    assert plan["refusals"] == []
+    assert plan["oldest"] == "v1.34.3+k3s1"
+    assert plan["snapshot_name"] == "pre-upgrade-v1.34.3-k3s1-to-v1.34.4-k3s1"
+
+
+def test_upgrade_plan_same_version_changes_nothing():
+    plan = core.upgrade_plan({"s1": "v1.34.4+k3s1", "s2": "v1.34.4+k3s1"}, "v1.34.4+k3s1")
+    assert plan["upgrade"] == [] and plan["refusals"] == []
+
+
+@pytest.mark.parametrize("installed,target", [
+    ("v1.34.4+k3s1", "v1.34.3+k3s1"),   # older patch
+    ("v1.34.3+k3s2", "v1.34.3+k3s1"),   # older K3s build
+    ("v1.34.3+k3s1", "v1.34.3-rc1+k3s1"),  # a release candidate is older than its release
+    ("v1.35.0+k3s1", "v1.34.9+k3s1"),   # older minor
+])
+def test_upgrade_plan_refuses_a_downgrade(installed, target):
+    plan = core.upgrade_plan({"s1": "v1.34.4+k3s1", "s2": installed}, target)
+    assert any(r.startswith("s2 runs %s" % installed) and "downgrade" in r for r in plan["refusals"])
+
+
+def test_upgrade_plan_refuses_a_skipped_minor_unless_allowed():
+    plan = core.upgrade_plan({"s1": "v1.32.9+k3s1", "a1": "v1.33.5+k3s1"}, "v1.34.4+k3s1")
+    assert len(plan["refusals"]) == 1
+    assert "s1 runs v1.32.9+k3s1" in plan["refusals"][0] and "k3s_upgrade_allow_skip" in plan["refusals"][0]
+    assert core.upgrade_plan({"s1": "v1.32.9+k3s1"}, "v1.34.4+k3s1", allow_skip=True)["refusals"] == []
+    assert core.upgrade_plan({"s1": "v1.33.0-rc1+k3s1"}, "v1.34.0+k3s1")["refusals"] == []
+
+
+def test_upgrade_plan_rejects_a_target_that_is_not_a_release():
+    with pytest.raises(core.K3sConfigError, match="not a K3s release version"):
+        core.upgrade_plan({"s1": "v1.34.3+k3s1"}, "1.34.4")
+
+
+def node(labels=None, annotations=None, taints=None):
+    return {"metadata": {"name": "n1", "labels": labels or {}, "annotations": annotations or {}},
+            "spec": {"taints": taints} if taints is not None else {}}
+
+
+def test_node_metadata_patch_adds_labels_taints_and_remembers_them():
+    patch = core.node_metadata_patch(node({"kubernetes.io/hostname": "n1"}), {"homelab.platform/node-class": "gpu"},
+                                     ["nvidia.com/gpu=present:NoSchedule"])
+    assert patch == {
+        "metadata": {"labels": {"homelab.platform/node-class": "gpu"},
+                     "annotations": {core.MANAGED_LABELS_ANNOTATION: "homelab.platform/node-class",
+                                     core.MANAGED_TAINTS_ANNOTATION: "nvidia.com/gpu:NoSchedule"}},
+        "spec": {"taints": [{"key": "nvidia.com/gpu", "value": "present", "effect": "NoSchedule"}]},
+    }
+
+
+def test_node_metadata_patch_is_none_when_the_node_matches():
+    current = node({"a": "1", "k3s.io/hostname": "n1"},
+                   {core.MANAGED_LABELS_ANNOTATION: "a", core.MANAGED_TAINTS_ANNOTATION: "t:NoSchedule"},
+                   [{"key": "node.kubernetes.io/unschedulable", "effect": "NoSchedule"},
+                    {"key": "t", "effect": "NoSchedule"}])
+    assert core.node_metadata_patch(current, {"a": 1}, ["t:NoSchedule"]) is None
+
+
+def test_node_metadata_patch_removes_only_what_the_inventory_set_before():
+    current = node({"a": "1", "b": "2", "other": "x"},
+                   {core.MANAGED_LABELS_ANNOTATION: "a,b", core.MANAGED_TAINTS_ANNOTATION: "old:NoSchedule"},
+                   [{"key": "old", "effect": "NoSchedule"},
+                    {"key": "node.kubernetes.io/unschedulable", "effect": "NoSchedule"}])
+    patch = core.node_metadata_patch(current, {"a": "1"}, [])
+    assert patch["metadata"]["labels"] == {"b": None}  # "other" was never the inventory's
+    assert patch["metadata"]["annotations"] == {core.MANAGED_LABELS_ANNOTATION: "a",
+                                                core.MANAGED_TAINTS_ANNOTATION: None}
+    assert patch["spec"]["taints"] == [{"key": "node.kubernetes.io/unschedulable", "effect": "NoSchedule"}]
+
+
+def test_node_metadata_patch_changes_a_taint_value():
+    current = node({}, {core.MANAGED_TAINTS_ANNOTATION: "t:NoSchedule"}, [{"key": "t", "value": "a", "effect": "NoSchedule"}])
+    assert core.node_metadata_patch(current, {}, ["t=b:NoSchedule"])["spec"]["taints"] == [
+        {"key": "t", "value": "b", "effect": "NoSchedule"}]
+
+
+@pytest.mark.parametrize("taint", ["novalue", "k=v:Sometimes", ":NoSchedule", 3])
+def test_parse_taint_refuses_what_k3s_would_refuse(taint):
+    with pytest.raises(core.K3sConfigError):
+        core.parse_taint(taint)
