@@ -41,6 +41,11 @@ options:
     description: Seconds to wait for each answer.
     type: float
     default: 5
+  node:
+    description:
+      - Name of a K3s node whose etcd member (C(<node>-<8 hex>)) is returned as RV(member), for example to wait until a
+        restarted server's member is healthy and a voter again.
+    type: str
   remove_node:
     description:
       - Name of a K3s server node whose etcd member is removed from the cluster (C(playbooks/remove_node.yml)).
@@ -63,6 +68,15 @@ EXAMPLES = r"""
   homelab.platform.etcd_members:
   register: etcd
   until: etcd.healthy and etcd.voters == groups['k3s_server'] | length
+  retries: 60
+  delay: 5
+  become: true
+
+- name: Wait until the etcd member of k3s-server-2 is healthy and a voter again
+  homelab.platform.etcd_members:
+    node: k3s-server-2
+  register: etcd
+  until: etcd.member is not none and etcd.member.healthy and not etcd.member.is_learner
   retries: 60
   delay: 5
   become: true
@@ -135,6 +149,15 @@ problems:
   returned: always
   type: list
   elements: str
+member:
+  description: The entry of RV(members) that belongs to O(node), or null when the node has no member.
+  returned: when O(node) is set
+  type: dict
+  sample:
+    id: 4179273edd2158ad
+    name: k3s-server-2-517d9659
+    is_learner: false
+    healthy: true
 removed:
   description: Name of the member removed (in check mode, that would be removed), or null.
   returned: when O(remove_node) is set
@@ -155,6 +178,7 @@ def main():
             client_cert=dict(type="path", default=etcd.DEFAULT_CERT),
             client_key=dict(type="path", default=etcd.DEFAULT_KEY),
             timeout=dict(type="float", default=5.0),
+            node=dict(type="str"),
             remove_node=dict(type="str"),
         ),
         supports_check_mode=True,
@@ -165,6 +189,11 @@ def main():
         result = etcd.inspect(client, params["endpoint"])
     except etcd.EtcdError as exc:
         module.fail_json(msg="cannot read the etcd member list: %s" % exc)
+    if params["node"]:
+        try:
+            result["member"] = etcd.node_member(result["members"], params["node"])
+        except etcd.EtcdError as exc:
+            module.fail_json(msg=str(exc), **result)
     if not params["remove_node"]:
         module.exit_json(changed=False, **result)
 
@@ -182,7 +211,7 @@ def main():
     if not module.check_mode:
         try:
             etcd.remove_member(client, params["endpoint"], member)
-            result = etcd.inspect(client, params["endpoint"])
+            result.update(etcd.inspect(client, params["endpoint"]))
         except etcd.EtcdError as exc:
             module.fail_json(msg="removing the etcd member %s failed: %s" % (member["name"], exc))
     module.exit_json(changed=True, removed=member["name"], diff=diff, **result)

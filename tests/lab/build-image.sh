@@ -11,10 +11,11 @@ set -euo pipefail
 IMAGE="${1:-${LAB_IMAGE:-localhost/homelab-lab:bookworm}}"
 SUITE="${LAB_SUITE:-bookworm}"
 MIRROR="${LAB_MIRROR:-http://deb.debian.org/debian}"
-PACKAGES="systemd,systemd-sysv,dbus,python3,python3-apt,python3-yaml,iproute2,procps,sudo,ca-certificates,kmod,gnupg,openssl,etcd-server,etcd-client,python3-jsonpatch"
+PACKAGES="systemd,systemd-sysv,dbus,python3,python3-apt,python3-yaml,iproute2,procps,sudo,ca-certificates,kmod,gnupg,openssl,etcd-server,etcd-client,python3-jsonpatch,iptables"
 # etcd-server/etcd-client: the real etcd (3.4) the k3s stand-in runs as its embedded
 # datastore, and the etcdctl of K3s's docs; openssl makes its certificates; python3-jsonpatch
-# applies JSON patches in the stand-in's Kubernetes API (tests/standins/k3s/lab_apiserver.py).
+# applies JSON patches in the stand-in's Kubernetes API (tests/standins/k3s/lab_apiserver.py);
+# iptables: the chains K3s's CNI and kube-proxy make, which reset.yml must remove.
 recipe="$(sha256sum "$0" | cut -c1-16)"
 
 if podman image exists "$IMAGE" &&

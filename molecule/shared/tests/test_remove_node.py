@@ -21,6 +21,13 @@ K3S_PATHS = ["/usr/local/bin/k3s", "/usr/local/bin/kubectl", "/usr/local/bin/k3s
              "/usr/local/bin/k3s-uninstall.sh", "/etc/systemd/system/k3s.service",
              "/etc/systemd/system/k3s-agent.service", "/etc/rancher/k3s", "/var/lib/rancher/k3s", "/run/k3s"]
 CNI_LINKS = ["cni0", "flannel.1"]
+# Chains flannel, the CNI portmap plugin and kube-proxy make on a real node (the stand-in makes
+# none), with the jumps into them; LAB-KEEP is the node owner's and must stay.
+K3S_RULES = ["iptables -N KUBE-SERVICES", "iptables -A INPUT -j KUBE-SERVICES",
+             "iptables -t nat -N CNI-HOSTPORT-DNAT", "iptables -t nat -A PREROUTING -j CNI-HOSTPORT-DNAT",
+             "iptables -N FLANNEL-FWD", "iptables -A FORWARD -s 10.42.0.0/16 -j FLANNEL-FWD",
+             "ip6tables -N KUBE-FIREWALL", "ip6tables -A OUTPUT -j KUBE-FIREWALL"]
+OWN_RULES = ["iptables -N LAB-KEEP", "iptables -A INPUT -j LAB-KEEP"]
 ha_only = pytest.mark.skipif(SCENARIO != "ha", reason="node removal needs several servers (ha scenario)")
 
 
@@ -97,6 +104,8 @@ def test_reset_removes_k3s_and_its_links_and_runs_twice(removal):
     h = host(agent)
     for link in CNI_LINKS:  # what flannel makes on a real node (the stand-in makes none)
         h.check_output("ip tuntap add dev %s mode tun", link)
+    for rule in K3S_RULES + OWN_RULES:
+        h.check_output(rule)
     before = node_state()
     rc, out = run_playbook("reset.yml", "--limit", agent)
     assert rc != 0 and "Add -e confirm=yes" in out and "Nothing was changed" in out, out[-3000:]
@@ -107,6 +116,9 @@ def test_reset_removes_k3s_and_its_links_and_runs_twice(removal):
     assert recap_changed(out)[agent] > 0
     assert_no_k3s(agent)
     assert [link for link in CNI_LINKS if h.interface(link).exists] == []
+    rules = h.check_output("iptables-save; ip6tables-save")
+    assert [line for line in rules.splitlines() if any(c in line for c in ("KUBE-", "CNI-", "FLANNEL"))] == [], rules
+    assert ":LAB-KEEP" in rules and "-A INPUT -j LAB-KEEP" in rules, rules
 
     rc, out = run_playbook("reset.yml", "--limit", agent, "-e", "confirm=yes")
     assert rc == 0 and recap_changed(out)[agent] == 0, out[-3000:]
