@@ -10,7 +10,8 @@ import uuid
 
 import kubernetes
 import pytest
-from conftest import AGENTS, FIRST, SCENARIO, SERVERS, client_for, host, node_state, recap_changed, run_playbook
+from conftest import (AGENTS, FIRST, SCENARIO, SERVERS, client_for, host, node_state, recap_changed, run_playbook,
+                      wait_for)
 
 LAB_PHASE = 4
 TLS = "/var/lib/rancher/k3s/server/tls/etcd"
@@ -122,3 +123,27 @@ def test_reset_removes_k3s_and_its_links_and_runs_twice(removal):
 
     rc, out = run_playbook("reset.yml", "--limit", agent, "-e", "confirm=yes")
     assert rc == 0 and recap_changed(out)[agent] == 0, out[-3000:]
+
+
+@ha_only
+def test_the_removed_server_joins_again_with_a_run_limited_to_it(removal):
+    """A host new to the cluster joins with site.yml limited to it (README: --limit HOST): K3s again, an etcd
+    voter again (3 voting members), its Node Ready."""
+    leaving = removal["leaving"]
+    rc, out = run_playbook("site.yml", "--limit", leaving)
+    assert rc == 0, out[-4000:]
+    assert set(recap_changed(out)) == {leaving}
+    members = host(FIRST).check_output(ETCDCTL + " member list -w simple").strip().splitlines()
+    assert sorted(m.split(", ")[2].rsplit("-", 1)[0] for m in members) == SERVERS
+    assert all(", started, " in m and m.endswith(", false") for m in members), members
+    core = kubernetes.client.CoreV1Api(client_for())
+
+    def ready():
+        try:
+            node = core.read_node(leaving)
+        except kubernetes.client.ApiException as exc:  # not registered yet
+            assert exc.status == 404, exc
+            return False
+        return [c.status for c in node.status.conditions if c.type == "Ready"] == ["True"]
+
+    wait_for(ready, "Node %s Ready after joining again" % leaving)
