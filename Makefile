@@ -77,8 +77,9 @@ lab-destroy: deps
 unit: deps
 	pytest tests/unit
 
+# One pytest worker per core (pytest-xdist), each test module on one worker: its fixtures stay shared.
 integration: deps litellm-venv
-	pytest tests/integration
+	pytest tests/integration -n auto --dist loadfile
 
 # The integration suite STRESS_RUNS times (default 5) while every core is kept busy.
 stress: deps litellm-venv

@@ -112,6 +112,32 @@ def state_of(deployment):
     }
 
 
+def served_models(deployment):
+    """The model names vLLM answers to, from its containers' command and args (`--served-model-name` takes
+    several, else `--model`, else `vllm serve MODEL`); empty for no Deployment."""
+    names = []
+    containers = ((((deployment or {}).get("spec") or {}).get("template") or {}).get("spec") or {}).get("containers")
+    for container in containers or []:
+        words = [str(w) for w in (container.get("command") or []) + (container.get("args") or [])]
+        served, model = [], None
+        for index, word in enumerate(words):
+            flag, eq, value = word.partition("=")
+            following = [value] if eq else []
+            if not eq:
+                for nxt in words[index + 1:]:
+                    if nxt.startswith("-"):
+                        break
+                    following.append(nxt)
+            if flag == "--served-model-name":
+                served.extend(following)
+            elif flag == "--model" and following:
+                model = following[0]
+            elif word == "serve" and index + 1 < len(words) and not words[index + 1].startswith("-"):
+                model = model or words[index + 1]
+        names.extend(served or ([model] if model else []))
+    return names
+
+
 def plan(current_deployment, mode, modes):
     """What switching to `mode` means: {'action': 'none'|'scale'|'apply', 'body': ..., 'before', 'after'}."""
     before = state_of(current_deployment)
@@ -351,6 +377,12 @@ class KubernetesApi:
     def get_deployment(self, namespace, name):
         obj = self._call("read the Deployment", self._apps.read_namespaced_deployment, name, namespace)
         return self._dict(obj) if obj is not None else None
+
+    def get_config_map(self, namespace, name):
+        """The ConfigMap's data ({} when empty), None when it does not exist."""
+        obj = self._call("read the ConfigMap %s/%s" % (namespace, name), self._core.read_namespaced_config_map,
+                         name, namespace)
+        return (self._dict(obj).get("data") or {}) if obj is not None else None
 
     def patch_deployment(self, namespace, name, body):
         return self._call("patch the Deployment", self._apps.patch_namespaced_deployment, name, namespace, body,

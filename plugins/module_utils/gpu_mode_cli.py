@@ -4,12 +4,16 @@
 """The `gpu-mode` command on the GPU worker, built on module_utils/gpu_mode.py.
 
   gpu-mode ml|r1|gaming|<mode>   switch (and remember the choice)
-  gpu-mode status                show the current mode
+  gpu-mode status                show the current mode, who holds the VRAM and where LiteLLM
+                                 sends vllm-qwen requests in this mode
   gpu-mode run -- COMMAND...     gaming while COMMAND runs (a Steam launch option:
                                  `gpu-mode run -- %command%`), then the mode from before
   gpu-mode boot                  what gpu-mode-default.service runs at boot: wait for the
                                  API, then apply the remembered choice if it was gaming
                                  (sticky), else the default mode
+
+Without root, a member of the gpu-mode group runs status|ml|r1|gaming|run the same way: the
+command goes through the gpu_mode role's sudo rule (module_utils/gpu_mode_sudo.py).
 
 Exit codes: 0 done, 1 failed, 2 usage, 3 timed out, 4 API unreachable/refused, 5 not enough VRAM;
 `run` exits with the command's own exit code (128 + N when a signal N ended it).
@@ -21,11 +25,14 @@ import argparse
 import glob
 import json
 import os
+import subprocess
 import sys
 import time
 
 from . import gpu_mode as core
 from . import gpu_mode_run
+from . import litellm_config
+from . import gpu_mode_sudo
 from . import nvidia
 from .k8s_client import ClientConfigError, api_client
 
@@ -62,10 +69,48 @@ def read_config(path):
 
 def describe(mode, modes):
     if mode == core.GAMING:
-        return "Gaming mode: vLLM scaled to 0, GPU free (LiteLLM falls back to Ollama)"
+        return "Gaming mode: vLLM scaled to 0, GPU free"
     body = modes.get(mode) or {}
     text = ((body.get("metadata") or {}).get("annotations") or {}).get(DESCRIPTION_ANNOTATION)
     return "%s mode%s" % (mode.upper(), (": " + text) if text else "")
+
+
+def litellm_tier(api, config, namespace, deployment, ready):
+    """Where LiteLLM sends requests for LITELLM_ALIAS (default vllm-qwen) now, from the proxy's own
+    config.yaml in its ConfigMap and the model vLLM serves (ready: vLLM has a Ready pod). None when
+    LITELLM_CONFIGMAP is set empty (no LiteLLM); {"alias", "error"} when it cannot be told."""
+    import yaml
+
+    name = config.get("LITELLM_CONFIGMAP", "litellm-config")
+    if not name:
+        return None
+    alias = config.get("LITELLM_ALIAS", "vllm-qwen")
+    where = "%s/%s" % (config.get("LITELLM_NAMESPACE", namespace), name)
+    key = config.get("LITELLM_KEY", "config.yaml")
+    try:
+        data = api.get_config_map(config.get("LITELLM_NAMESPACE", namespace), name)
+        if data is None or key not in data:
+            raise litellm_config.LiteLLMConfigError(
+                "no %s in the ConfigMap %s (the litellm role writes it)" % (key, where) if data is not None
+                else "no ConfigMap %s (the litellm role writes it)" % where)
+        served = set(core.served_models(api.get_deployment(namespace, deployment))) if ready else set()
+        return litellm_config.route(yaml.safe_load(data[key]) or {}, alias, served)
+    except (core.GpuModeError, litellm_config.LiteLLMConfigError, yaml.YAMLError) as exc:
+        return {"alias": alias, "error": str(exc).splitlines()[0]}
+
+
+def tier_line(tier):
+    """One line for `gpu-mode status`."""
+    alias = tier["alias"]
+    if "error" in tier:
+        return "LiteLLM: where %s requests go is not known: %s" % (alias, tier["error"])
+    after = (" (if it fails: %s)" % ", ".join(tier["then"])) if tier["then"] else ""
+    if tier["reaches"] == alias:
+        return "LiteLLM: %s requests reach vLLM on this GPU%s" % (alias, after)
+    skipped = "%s not served in this mode" % ", ".join(tier["skipped"])
+    if tier["reaches"] is None:
+        return "LiteLLM: %s requests fail: %s, no fallback left" % (alias, skipped)
+    return "LiteLLM: %s requests fall back to %s (%s)%s" % (alias, tier["reaches"], skipped, after)
 
 
 class Progress:
@@ -139,10 +184,51 @@ def parser():
     p.add_argument("--no-wait", action="store_true", help="return once the change is applied")
     p.add_argument("--json", action="store_true", help="print the result as JSON")
     p.add_argument("--config", default=os.path.join(CONFIG_DIR, "config"), help="KEY=VALUE settings file")
+    p.add_argument("--user-env", help=argparse.SUPPRESS)  # run through the sudo rule (gpu_mode_sudo)
     return p
 
 
-def main(argv=None, out=sys.stdout, err=sys.stderr, api=None, state_file=STATE_FILE, sleep=time.sleep, clock=time.monotonic):
+def sudo_allows(argv):
+    """`sudo -n -l COMMAND`: whether the sudo rules let this user run it without a password."""
+    try:
+        return subprocess.run(["sudo", "-n", "-l"] + argv[2:], capture_output=True, check=False).returncode == 0
+    except OSError:  # no sudo
+        return False
+
+
+def as_user(args, command, err, environ, program, execvp=os.execvp, allowed=sudo_allows):
+    """Not root: run the same command again through the gpu-mode group's sudo rule (exec: signals reach it)."""
+    options = [name for name, value in (("--timeout", args.timeout), ("--no-wait", args.no_wait),
+                                        ("--json", args.json), ("--user-env", args.user_env)) if value]
+    if args.config != os.path.join(CONFIG_DIR, "config"):
+        options.append("--config")
+    why = gpu_mode_sudo.refusal(args.mode, options)
+    if why:
+        err.write("gpu-mode: %s\n" % why)
+        return core.EXIT_USAGE
+    if not allowed(gpu_mode_sudo.sudo_argv(program, args.mode, command)):
+        err.write("gpu-mode: this user may not switch the GPU: not in the %s group, or its sudo rule is missing "
+                  "(the gpu_mode role: gpu_mode_users; then log in again), or run it as root\n" % gpu_mode_sudo.GROUP)
+        return core.EXIT_FAILED
+    env_file = None
+    if args.mode == "run":
+        env_file = gpu_mode_sudo.write_user_env(environ, environ.get("XDG_RUNTIME_DIR") or None)
+    try:
+        execvp("sudo", gpu_mode_sudo.sudo_argv(program, args.mode, command, env_file))
+    except OSError as exc:
+        if env_file:
+            os.unlink(env_file)
+        err.write("gpu-mode: cannot run sudo: %s\n" % (exc.strerror or exc))
+        return core.EXIT_FAILED
+    return core.EXIT_OK  # reached only when execvp is a test's stand-in
+
+
+def main(argv=None, out=sys.stdout, err=sys.stderr, api=None, state_file=STATE_FILE, sleep=time.sleep,
+         clock=time.monotonic, environ=None, user=None):
+    """user: (euid, program, execvp, allowed) of the installed command (command()): not root, it goes through
+    the sudo rule; None (in-process use, tests): run here."""
+    environ = os.environ if environ is None else environ
+    euid, program, execvp, allowed = user or (0, None, None, None)
     argv = list(sys.argv[1:] if argv is None else argv)
     command = []
     if "--" in argv:  # everything after -- is the command of `run`, its options included
@@ -154,6 +240,8 @@ def main(argv=None, out=sys.stdout, err=sys.stderr, api=None, state_file=STATE_F
     elif extra or command:
         err.write("gpu-mode: unexpected arguments after %s: %s\n" % (args.mode, " ".join(extra + command)))
         return core.EXIT_USAGE
+    if euid != 0:
+        return as_user(args, command, err, environ, program, execvp, allowed)
     config = read_config(args.config)
     namespace = config.get("NAMESPACE", core.DEFAULT_NAMESPACE)
     deployment = config.get("DEPLOYMENT", core.DEFAULT_DEPLOYMENT)
@@ -166,10 +254,14 @@ def main(argv=None, out=sys.stdout, err=sys.stderr, api=None, state_file=STATE_F
         sticky = False
         run_dir = os.path.join(os.path.dirname(state_file), "run")
         if mode == "run":
+            caller = gpu_mode_sudo.sudo_user(environ)
+            if args.user_env and caller is None:
+                raise core.GpuModeError("--user-env is for the sudo rule of the gpu-mode group", exit_code=core.EXIT_USAGE)
+            user_env = gpu_mode_sudo.read_user_env(args.user_env, caller) if args.user_env else None
             return gpu_mode_run.run(
                 api, modes, command, run_dir, lambda: remembered(state_file),
                 {"namespace": namespace, "deployment": deployment, "timeout": timeout, "progress": Progress(err)},
-                lambda text: err.write("gpu-mode: %s\n" % text), user=gpu_mode_run.calling_user())
+                lambda text: err.write("gpu-mode: %s\n" % text), user=gpu_mode_run.calling_user(environ), env=user_env)
         if mode == "boot":
             with gpu_mode_run.Sessions(run_dir).locked() as sessions:
                 sessions.clear()  # no game survives a reboot
@@ -184,6 +276,11 @@ def main(argv=None, out=sys.stdout, err=sys.stderr, api=None, state_file=STATE_F
                              timeout=timeout, progress=Progress(err), gpu=gpu)
         if mode == core.STATUS and gpu:
             result["gpu"] = {key: gpu.get(key) for key in ("name", "memory_total_mib", "memory_used_mib", "processes")}
+        if mode == core.STATUS:
+            tier = litellm_tier(api, config, namespace, deployment,
+                                result["mode"] != core.GAMING and result["ready_replicas"] > 0)
+            if tier is not None:
+                result["litellm"] = tier
         if args.mode not in ("status", "boot"):
             remember(mode, state_file)
     except ClientConfigError as exc:
@@ -204,7 +301,14 @@ def main(argv=None, out=sys.stdout, err=sys.stderr, api=None, state_file=STATE_F
         out.write(line + "\n")
         if result.get("gpu"):
             out.write(vram_line(result["gpu"]) + "\n")
+        if result.get("litellm"):
+            out.write(tier_line(result["litellm"]) + "\n")
     return core.EXIT_OK
+
+
+def command():
+    """The installed `gpu-mode` command."""
+    return main(user=(os.geteuid(), os.path.realpath(sys.argv[0]), os.execvp, sudo_allows))
 
 
 def vram_line(gpu):

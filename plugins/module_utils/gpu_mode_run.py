@@ -146,9 +146,10 @@ def exit_code_of(returncode):
     return 128 - returncode if returncode < 0 else returncode
 
 
-def run_command(command, user=None):
-    """Run `command`, forwarding SIGINT/SIGTERM/SIGHUP to it; returns its exit code."""
-    kwargs = {}
+def run_command(command, user=None, env=None):
+    """Run `command` (as `user`, with `env` when given), forwarding SIGINT/SIGTERM/SIGHUP to it; returns its
+    exit code."""
+    kwargs = {"env": env}
     if user:
         kwargs.update(user=user[0], group=user[1], extra_groups=user[2])
     try:
@@ -176,11 +177,12 @@ def run_command(command, user=None):
             signal.signal(signum, handler)
 
 
-def run(api, modes, command, run_dir, read_choice, switch_kwargs, report, user=None, runner=run_command, pid=None):
+def run(api, modes, command, run_dir, read_choice, switch_kwargs, report, user=None, runner=run_command, pid=None,
+        env=None):
     """Gaming around `command`; returns its exit code.
 
     read_choice(): the remembered choice; switch_kwargs: namespace, deployment, timeout, progress;
-    report(text): one line for the user.
+    report(text): one line for the user; user, env: whom the command runs as, with which environment.
     """
     if not command:
         raise core.GpuModeError("run needs a command: gpu-mode run -- COMMAND [ARGS...]", exit_code=core.EXIT_USAGE)
@@ -195,7 +197,7 @@ def run(api, modes, command, run_dir, read_choice, switch_kwargs, report, user=N
         result = core.switch(api, core.GAMING, modes, **switch_kwargs)
         if result["changed"]:
             report("gaming mode for %s (was %s)" % (os.path.basename(command[0]), result["previous_mode"]))
-        return runner(command, user)
+        return runner(command, user, env)
     finally:
         with sessions.locked():
             sessions.remove(session)

@@ -243,3 +243,42 @@ def apply_configmap(core_api, body, check_mode=False):
         core_api.patch_namespaced_config_map(meta["name"], meta["namespace"], body,
                                              _content_type="application/merge-patch+json")
     return True, before
+
+
+def model_id(model):
+    """What a backend is asked for: the alias' model without its provider prefix (openai/Qwen/X -> Qwen/X)."""
+    provider, _sep, rest = str(model).partition("/")
+    return rest if provider in KNOWN_PROVIDERS and rest else str(model)
+
+
+def candidates(chains, alias, depth=MAX_FALLBACKS):
+    """The aliases LiteLLM tries for `alias`, in order: the alias, then each fallback with its own fallbacks
+    (LiteLLM's run_async_fallback: depth first, a group already tried is skipped, at most max_fallbacks deep)."""
+    order = [alias]
+    if depth > 0:
+        for target in chains.get(alias, []):
+            order.extend(t for t in candidates(chains, target, depth - 1) if t not in order)
+    return order
+
+
+def route(config, alias, served):
+    """Where requests for `alias` go, from the proxy's config as LiteLLM reads it (the ConfigMap's config.yaml).
+
+    The alias' api_base is the vLLM Service the GPU's mode decides; served: the model ids it answers now (empty
+    when vLLM is scaled to 0 or not Ready). An alias on that api_base is up when its model id is served; any
+    other alias is not the GPU's to judge and counts as up. Returns {alias, reaches (None: no tier left),
+    skipped: [aliases passed over], then: [the tiers tried if the reached one fails]}."""
+    models = {entry.get("model_name"): entry.get("litellm_params") or {}
+              for entry in config.get("model_list") or [] if isinstance(entry, dict)}
+    if alias not in models:
+        _fail("the LiteLLM config has no alias %r (aliases: %s)" % (alias, ", ".join(sorted(m for m in models if m))))
+    chains = normalize_fallbacks((config.get("router_settings") or {}).get("fallbacks")
+                                 or (config.get("litellm_settings") or {}).get("fallbacks"))
+    depth = (config.get("router_settings") or {}).get("max_fallbacks", MAX_FALLBACKS)  # LiteLLM's default: 5
+    order = [name for name in candidates(chains, alias, depth) if name in models]
+    gpu_api_base = models[alias].get("api_base")
+    down = [name for name in order
+            if models[name].get("api_base") == gpu_api_base and model_id(models[name].get("model")) not in served]
+    up = [name for name in order if name not in down]
+    return {"alias": alias, "reaches": up[0] if up else None, "skipped": [n for n in order if n in down],
+            "then": up[1:]}

@@ -189,20 +189,25 @@ def main():
         result = etcd.inspect(client, params["endpoint"])
     except etcd.EtcdError as exc:
         module.fail_json(msg="cannot read the etcd member list: %s" % exc)
-    if params["node"]:
-        try:
-            result["member"] = etcd.node_member(result["members"], params["node"])
-        except etcd.EtcdError as exc:
-            module.fail_json(msg=str(exc), **result)
+
+    def finish(**outcome):
+        """Exit with RV(member) read from the member list as it is now (after a removal: the list after it)."""
+        if params["node"]:
+            try:
+                result["member"] = etcd.node_member(result["members"], params["node"])
+            except etcd.EtcdError as exc:
+                module.fail_json(msg=str(exc), **result)
+        module.exit_json(**dict(result, **outcome))
+
     if not params["remove_node"]:
-        module.exit_json(changed=False, **result)
+        finish(changed=False)
 
     try:
         member = etcd.node_member(result["members"], params["remove_node"])
     except etcd.EtcdError as exc:
         module.fail_json(msg=str(exc), **result)
     if member is None:
-        module.exit_json(changed=False, removed=None, **result)
+        finish(changed=False, removed=None)
     refusal = etcd.removal_refusal(result, member)
     if refusal:
         module.fail_json(msg="refusing to remove the etcd member of %s: %s" % (params["remove_node"], refusal), **result)
@@ -214,7 +219,7 @@ def main():
             result.update(etcd.inspect(client, params["endpoint"]))
         except etcd.EtcdError as exc:
             module.fail_json(msg="removing the etcd member %s failed: %s" % (member["name"], exc))
-    module.exit_json(changed=True, removed=member["name"], diff=diff, **result)
+    finish(changed=True, removed=member["name"], diff=diff)
 
 
 if __name__ == "__main__":

@@ -53,7 +53,7 @@ def test_switches_with_progress_and_remembers(cluster, node):
         assert "Pending" in err and "Ready" in err and err.splitlines()[0].startswith("[")
 
         code, out, err = run(node, "gaming")
-        assert (code, out.split(" - ")[0]) == (0, "Gaming mode: vLLM scaled to 0, GPU free (LiteLLM falls back to Ollama)")
+        assert (code, out.split(" - ")[0]) == (0, "Gaming mode: vLLM scaled to 0, GPU free")
         assert open(node["state"]).read().strip() == "gaming"
 
         code, out, err = run(node, "status", "--json")
@@ -219,3 +219,49 @@ def test_a_mode_chosen_during_the_game_stands(cluster, node, tmp_path):
 def test_run_without_a_command_is_a_usage_error(node):
     code, out, err = run(node, "run")
     assert code == core.EXIT_USAGE and "run needs a command" in err
+
+
+def litellm_configmap(cluster, text):
+    """The ConfigMap the litellm role writes (name, namespace and key of its defaults)."""
+    core_api = core.KubernetesApi(cluster.api_client())._core
+    body = {"metadata": {"name": "litellm-config", "namespace": "ml"}, "data": {"config.yaml": text}}
+    if any(item.metadata.name == "litellm-config" for item in core_api.list_namespaced_config_map("ml").items):
+        core_api.patch_namespaced_config_map("litellm-config", "ml", {"data": body["data"]})
+    else:
+        core_api.create_namespaced_config_map("ml", body)
+
+
+def test_status_names_the_litellm_tier_vllm_qwen_requests_reach_in_each_mode(cluster, node):
+    """From LiteLLM's own config.yaml (the litellm role's defaults, rendered by litellm_config) and the model
+    the mode's vLLM serves: ml answers vllm-qwen itself; r1 serves another model and gaming none, so the
+    requests fall back to ollama-qwen."""
+    import importlib.util
+
+    from ansible_collections.homelab.platform.plugins.module_utils import litellm_config
+
+    root = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+    spec = importlib.util.spec_from_file_location("unit_litellm", os.path.join(
+        root, "tests", "unit", "plugins", "module_utils", "test_litellm_config.py"))
+    unit = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(unit)
+    with FakeKubelet(cluster):
+        code, out, err = run(node, "ml")
+        assert code == 0, err
+        code, out, err = run(node, "status")  # no LiteLLM yet: said, and status still answers
+        assert code == 0 and "LiteLLM: where vllm-qwen requests go is not known: no ConfigMap ml/litellm-config" in out
+        litellm_configmap(cluster, litellm_config.render(unit.build(), yaml.safe_dump)[0])
+        code, out, err = run(node, "status")
+        assert code == 0 and out.splitlines()[-1] == (
+            "LiteLLM: vllm-qwen requests reach vLLM on this GPU (if it fails: ollama-qwen, openai-gpt4o)"), out
+        for mode in ("r1", "gaming"):
+            assert run(node, mode)[0] == 0
+            code, out, err = run(node, "status")
+            assert code == 0 and out.splitlines()[-1] == (
+                "LiteLLM: vllm-qwen requests fall back to ollama-qwen (vllm-qwen not served in this mode) "
+                "(if it fails: openai-gpt4o)"), out
+            tier = json.loads(run(node, "status", "--json")[1])["litellm"]
+            assert tier == {"alias": "vllm-qwen", "reaches": "ollama-qwen", "skipped": ["vllm-qwen"],
+                            "then": ["openai-gpt4o"]}
+        litellm_configmap(cluster, "model_list: [")  # broken: said, not fatal
+        code, out, err = run(node, "status")
+        assert code == 0 and "LiteLLM: where vllm-qwen requests go is not known: " in out

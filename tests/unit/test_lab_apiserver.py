@@ -100,6 +100,12 @@ def test_routes(api):
     _parts, (res, namespace, name, sub) = api.route("/apis/helm.cattle.io/v1/namespaces/kube-system/helmcharts")
     assert (res.kind, namespace, name) == ("HelmChart", "kube-system", None)
     assert res.key("kube-system", "x") == "/registry/helm.cattle.io/helmcharts/kube-system/x"
+    _parts, (res, namespace, name, sub) = api.route("/api/v1/namespaces/ml/secrets/s")
+    assert res.key(namespace, name) == "/registry/secrets/ml/s"  # where the kube-apiserver keeps it
+    _parts, (res, namespace, name, sub) = api.route("/api/v1/nodes/n")
+    assert res.key(namespace, name) == "/registry/minions/n"
+    _parts, (res, namespace, name, sub) = api.route("/apis/apps/v1/namespaces/ml/deployments/d")
+    assert res.key(namespace, name) == "/registry/deployments/ml/d"
     parts, target = api.route("/apis/apps/v1")
     assert target is None and parts == ["apis", "apps", "v1"]
     with pytest.raises(lab.APIError) as err:

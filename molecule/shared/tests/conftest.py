@@ -116,10 +116,18 @@ def node_state():
 
 def pytest_configure(config):
     config.addinivalue_line("markers", "disruptive: stops and starts K3s units (runs after the checks of the converge)")
+    config.addinivalue_line("markers", "second_converge: the scenario's idempotence run (runs before everything else)")
 
 
 def pytest_collection_modifyitems(items):
-    """Every check of the converged lab first; then tests that stop and start units (marked disruptive);
-    then the day-2 operations, each module at its LAB_PHASE (upgrade 2, restore 3, node removal 4: it
-    shrinks the cluster for good), whatever the file order."""
-    items.sort(key=lambda item: getattr(item.module, "LAB_PHASE", 1 if item.get_closest_marker("disruptive") else 0))
+    """The second converge first (marked second_converge: the scenarios have no separate idempotence step);
+    then every check of the converged lab; then tests that stop and start units (marked disruptive); then the
+    day-2 operations, each module at its LAB_PHASE (upgrade 2, restore 3, node removal 4: it shrinks the
+    cluster for good), whatever the file order."""
+
+    def phase(item):
+        if item.get_closest_marker("second_converge"):
+            return -1
+        return getattr(item.module, "LAB_PHASE", 1 if item.get_closest_marker("disruptive") else 0)
+
+    items.sort(key=phase)

@@ -49,3 +49,39 @@ def test_boot_unit_enabled_and_ordered_after_the_agent(name):
 @pytest.mark.parametrize("name", OTHERS)
 def test_only_gpu_workers_get_it(name):
     assert not host(name).file("/usr/local/bin/gpu-mode").exists
+
+
+def as_user(h, user, command):
+    return h.run("su -s /bin/sh %s -c %s", user, command)
+
+
+@pytest.mark.parametrize("name", GPU)
+def test_the_player_switches_without_root_through_the_sudo_rule(name):
+    """gpu_mode_users (lab-player) run gpu-mode as root through sudo: the same answer root gets (the lab's API
+    refuses the kubeconfig only root can read); options and other modes stay root's."""
+    h = host(name)
+    rule = h.file("/etc/sudoers.d/homelab-gpu-mode")
+    assert (rule.user, rule.mode) == ("root", 0o440) and h.run("visudo -cf /etc/sudoers.d/homelab-gpu-mode").rc == 0
+    assert "lab-player" in h.check_output("getent group gpu-mode")
+    run = as_user(h, "lab-player", "gpu-mode status")
+    assert run.rc == 4 and "401 Unauthorized" in run.stderr, run.stderr
+    for refused in ("gpu-mode boot", "gpu-mode --json status", "gpu-mode --config /tmp/x ml"):
+        run = as_user(h, "lab-player", refused)
+        assert run.rc == 2 and "members of the gpu-mode group may run" in run.stderr, (refused, run.stderr)
+    allowed = "sudo -n -l /usr/local/bin/gpu-mode run --user-env /tmp/f -- sh -c true"
+    assert as_user(h, "lab-player", allowed).rc == 0
+    assert as_user(h, "lab-player", "sudo -n -l /usr/local/bin/gpu-mode status --config /tmp/x").rc != 0
+
+
+@pytest.mark.parametrize("name", GPU)
+def test_run_hands_the_players_environment_to_root_once(name):
+    h = host(name)
+    run = as_user(h, "lab-player", "TMPDIR=/tmp gpu-mode run -- sh -c 'exit 3'")
+    assert run.rc == 4 and "401 Unauthorized" in run.stderr, run.stderr  # read, then the lab's API refused
+    assert h.run("ls /tmp/gpu-mode-env-* 2>/dev/null").stdout == ""  # the environment file was read and removed
+
+
+@pytest.mark.parametrize("name", GPU)
+def test_a_user_outside_the_group_cannot_switch(name):
+    run = as_user(host(name), "lab-outsider", "gpu-mode gaming")
+    assert run.rc == 1 and "not in the gpu-mode group" in run.stderr, run.stderr

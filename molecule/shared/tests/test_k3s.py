@@ -6,12 +6,15 @@ import stat
 import kubernetes
 import pytest
 import yaml
-from conftest import (AGENTS, ALL, FIRST, LAB_ROOT, SERVERS, client_for, events, host, invocation, names, node_state,
-                      read_yaml, recap_changed, run_playbook, tailscale_ip, wait_for)
+from conftest import (AGENTS, ALL, FIRST, LAB_ROOT, SCENARIO, SERVERS, client_for, events, host, invocation, names,
+                      node_state, read_yaml, recap_changed, run_playbook, tailscale_ip, wait_for)
 
 SERVER_URL = "https://%s:6443" % tailscale_ip(FIRST)
 S3_ACCESS, S3_SECRET = "lab-s3-access-NOTASECRET", "lab-s3-secret-NOTASECRET"  # inventories/lab fakes
 REGISTRY_PASSWORD = "lab-registry-password-NOTASECRET"
+# Role behaviour that does not depend on how many servers there are runs in one scenario (the time budget of
+# make test): the default scenario has a server and both kinds of agent.
+default_only = pytest.mark.skipif(SCENARIO != "default", reason="the same role paths run in the default scenario")
 
 
 @pytest.mark.parametrize("name", ALL)
@@ -133,6 +136,7 @@ def _active_enter(name):
     return host(name).check_output("systemctl show %s -p ActiveEnterTimestampMonotonic", unit)
 
 
+@pytest.mark.second_converge
 def test_rerun_at_vvv_changes_nothing_restarts_nothing_and_never_prints_the_token():
     before = {n: _active_enter(n) for n in ALL}
     token = host(FIRST).file("/etc/rancher/k3s/token").content_string.strip()
@@ -158,6 +162,7 @@ def test_stop_and_uninstall_scripts_beside_the_binary(name):
         assert h.run("sh -n %s", script).rc == 0, script  # valid shell
 
 
+@default_only
 def test_a_different_token_is_refused_and_changes_nothing():
     """k3s_token that differs from the bootstrapped cluster's token (k3s-io/k3s#490): refused, token never printed."""
     before, token = node_state(), "not-the-cluster-token-%s" % os.getpid()
@@ -169,6 +174,20 @@ def test_a_different_token_is_refused_and_changes_nothing():
     assert {n: host(n).file("/etc/rancher/k3s/token").content_string for n in ALL} == files
 
 
+@default_only
+def test_registries_with_a_key_k3s_does_not_know_are_refused_and_change_nothing():
+    """A typo in k3s_registries (K3s's registries.yaml has mirrors and configs) is named before anything changes."""
+    before = node_state()
+    files = {n: host(n).file("/etc/rancher/k3s/registries.yaml").content_string for n in ALL}
+    rc, out = run_playbook("epic01_k3s.yml", "--limit", FIRST, "-e",
+                           json.dumps({"k3s_registries": {"mirror": {}, "configs": {}}}))
+    assert rc != 0 and "k3s_registries takes K3s's registries.yaml keys, mirrors and configs" in out, out[-3000:]
+    assert "not mirror" in out
+    assert node_state() == before
+    assert {n: host(n).file("/etc/rancher/k3s/registries.yaml").content_string for n in ALL} == files
+
+
+@default_only
 def test_node_labels_are_reconciled_on_every_run():
     """K3s applies node-label at registration only; the roles put a label removed from the Node back and leave
     labels others set alone."""
@@ -189,6 +208,7 @@ def test_node_labels_are_reconciled_on_every_run():
         core.patch_node(name, {"metadata": {"labels": {"example.com/set-by-someone-else": None}}})
 
 
+@default_only
 @pytest.mark.disruptive
 def test_a_registry_change_restarts_the_node_once_and_stays_secret():
     """A new registry password reaches registries.yaml through one handler restart, never printed (-vvv);

@@ -113,7 +113,7 @@ def test_objects_live_in_etcd_and_namespaces_are_enforced(namespace):
     created = api(FIRST, "POST", "/api/v1/namespaces/%s/configmaps" % namespace,
                   {"metadata": {"name": "probe", "labels": {"app": "probe"}}, "data": {"k": "v1"}})
     assert created["code"] == 201
-    stored = host(FIRST).check_output("%s get --print-value-only /registry/core/configmaps/%s/probe" % (ETCDCTL, namespace))
+    stored = host(FIRST).check_output("%s get --print-value-only /registry/configmaps/%s/probe" % (ETCDCTL, namespace))
     assert json.loads(stored)["data"] == {"k": "v1"}
     again = api(FIRST, "POST", "/api/v1/namespaces/%s/configmaps" % namespace, {"metadata": {"name": "probe"}})
     assert again["code"] == 409 and again["body"]["reason"] == "AlreadyExists"

@@ -4,9 +4,12 @@ alone, and the whole playbook in check mode with diff.
 
 A tag that selects exactly the same tasks on a host as one already run (epic15 and tailscale, epic13
 and gpu_mode, ...) is listed, compared, and not run twice: `--list-tasks` shows it is the same run.
+The hosts' runs go side by side (one thread per host, each host's runs one after the other): each run is
+limited to its host, and a run that changes anything fails the test whatever the order.
 """
 
 import re
+from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 from conftest import ALL, SCENARIO, recap_changed, run_playbook
@@ -38,13 +41,25 @@ def host_tags():
     return tags
 
 
+def per_host(commands):
+    """{key: run_playbook(*args)} for {key: (host, args)}: one thread per host, a host's runs in order."""
+    queues = {}
+    for key, (name, args) in commands.items():
+        queues.setdefault(name, []).append((key, args))
+    with ThreadPoolExecutor(max_workers=len(queues)) as pool:
+        done = pool.map(lambda queue: [(key, run_playbook(*args)) for key, args in queue], queues.values())
+        return dict(pair for results in done for pair in results)
+
+
 @pytest.fixture(scope="module")
 def runs():
     """One run per distinct task list: {(host, tag): (exit code, output)}, and the aliases: (host, tag) -> the
     (host, tag) whose tasks on that host are the same."""
-    done, aliases, results = {}, {}, {}
+    done, aliases, commands = {}, {}, {}
     tags_of = host_tags()
-    selected_by = {tag: plays(tag) for tag in set().union(*tags_of.values())}
+    every_tag = sorted(set().union(*tags_of.values()))
+    with ThreadPoolExecutor(max_workers=3) as pool:  # read-only listings, side by side
+        selected_by = dict(zip(every_tag, pool.map(plays, every_tag)))
     for name, tags in sorted(tags_of.items()):
         for tag in sorted(tags, key=lambda t: (t.startswith("epic"), t)):  # the README's tags run, epicNN alias
             listed = tuple(task for hosts, unused_tags, selected in selected_by[tag] if name in hosts for task in selected)
@@ -52,8 +67,14 @@ def runs():
                 aliases[(name, tag)] = done[(name, listed)]
                 continue
             done[(name, listed)] = (name, tag)
-            results[(name, tag)] = run_playbook("site.yml", "--limit", name, "--tags", tag)
-    return results, aliases
+            commands[(name, tag)] = (name, ("site.yml", "--limit", name, "--tags", tag))
+    return per_host(commands), aliases
+
+
+@pytest.fixture(scope="module")
+def host_runs():
+    """`site.yml --limit HOST` for every host, side by side."""
+    return per_host({name: (name, ("site.yml", "--limit", name)) for name in ALL})
 
 
 def test_every_host_has_its_functional_tags():
@@ -75,8 +96,8 @@ def test_each_tag_on_each_host_exits_0_and_changes_nothing(runs):
 
 
 @pytest.mark.parametrize("name", ALL)
-def test_a_limited_run_of_one_host_changes_nothing(name):
-    rc, out = run_playbook("site.yml", "--limit", name)
+def test_a_limited_run_of_one_host_changes_nothing(host_runs, name):
+    rc, out = host_runs[name]
     changed = recap_changed(out)
     assert rc == 0 and set(changed) == {name} and changed[name] == 0, (changed, out[-3000:])
 

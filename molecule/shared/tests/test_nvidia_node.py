@@ -1,7 +1,10 @@
-"""The nvidia_gpu role on the lab's GPU worker (driver off, toolkit stand-in package)."""
+"""The nvidia_gpu role on the lab's GPU worker (driver off, toolkit stand-in package, Steam from Debian)."""
+
+import os
 
 import pytest
-from conftest import AGENTS, SCENARIO, events, host, names
+import yaml
+from conftest import AGENTS, LAB_ROOT, SCENARIO, events, host, names
 
 GPU = names("gpu_workers")
 OTHERS = [n for n in AGENTS if n not in GPU]
@@ -13,7 +16,24 @@ def test_nothing_driver_related_installed(name):
     h = host(name)
     assert not h.package("nvidia-driver").is_installed
     assert not h.file("/etc/modprobe.d/blacklist-nouveau.conf").exists
-    assert not h.file("/etc/apt/sources.list.d/homelab-nonfree.sources").exists
+
+
+@pytest.mark.parametrize("name", GPU)
+def test_steam_with_the_32_bit_libraries_of_the_pinned_driver(name):
+    """Debian's real steam-installer (contrib) and nvidia-driver-libs:i386 (non-free) at the driver's pinned
+    version, both held; the i386 architecture added once (the converge's idempotence run changed nothing)."""
+    h = host(name)
+    with open(os.path.join(LAB_ROOT, "roles", "nvidia_gpu", "defaults", "main.yml"), encoding="utf-8") as handle:
+        defaults = yaml.safe_load(handle)
+    assert h.check_output("dpkg --print-foreign-architectures").split() == ["i386"]
+    assert "contrib non-free" in h.file("/etc/apt/sources.list.d/homelab-nonfree.sources").content_string
+    versions = dict(line.split("\t") for line in h.check_output(
+        "dpkg-query -W -f '${Package}:${Architecture}\t${Version}\n' steam-installer nvidia-driver-libs:i386"
+    ).splitlines())
+    assert versions == {"steam-installer:amd64": defaults["nvidia_gpu_steam_debian_packages"]["steam-installer"],
+                        "nvidia-driver-libs:i386": defaults["nvidia_gpu_debian_packages"]["nvidia-driver"]}
+    assert set(h.check_output("apt-mark showhold").split()) >= {"steam-installer", "nvidia-driver-libs:i386"}
+    assert h.file("/usr/games/steam").mode == 0o755
 
 
 @pytest.mark.parametrize("name", GPU)

@@ -23,6 +23,11 @@ pkg/etcd), and records what it was told so Molecule's verify step can assert it.
                               key in etcd moves to the new token, server/token is rewritten; every
                               server then needs the new token (a server whose token does not match
                               the datastore's bootstrap key refuses to start, as K3s does)
+  k3s secrets-encrypt status [-o json]|enable|disable|prepare|rotate|reencrypt [-f] [--skip]|rotate-keys
+                              GET /v1-k3s/encrypt/status, PUT /v1-k3s/encrypt/config on the server (basic
+                              auth server:<token>); `secrets-encryption: true` on the first start writes
+                              server/cred/encryption-config.json, and the API stores Secrets encrypted
+                              (aescbc) in etcd: lab_secrets.py says what is emulated and how
   k3s kubectl|crictl|ctr ...  exits 1: "not available in the k3s stand-in"
 
 The datastore is REAL: a server with embedded etcd (cluster-init, a `server:` to
@@ -64,12 +69,14 @@ import sys
 import tempfile
 import threading
 import time
+import urllib.parse
 import urllib.request
 import uuid
 import zipfile
 
 import lab_apiserver  # next to this file, and inside the k3s zip application
 import lab_controller
+import lab_secrets
 
 VERSION = "@VERSION@"
 CONFIG = "/etc/rancher/k3s/config.yaml"
@@ -100,6 +107,8 @@ BOOTSTRAP_FILES = {
 AGENT_DIR = "/var/lib/rancher/k3s/agent"
 # The stand-in keeps its CA files on disk; the bootstrap key records which token the cluster uses.
 BOOTSTRAP_MARKER = "bootstrap data (k3s stand-in: the files themselves stay on disk)"
+# Bootstrap files that the datastore carries between servers (K3s: ControlRuntimeBootstrap), under server/cred.
+BOOTSTRAP_ENCRYPTION = {"EncryptionConfig": "encryption-config.json", "EncryptionHash": "encryption-state.json"}
 NODE_STATUS_PERIOD = 30  # seconds between the node agent's checks of its Node
 POD_SYNC_PERIOD = 1  # seconds between the kubelet stand-in's looks at the Pods bound to its node
 
@@ -176,7 +185,7 @@ def parse_args(args, positionals=False):
 SECRET_KEYS = {"token", "agent-token", "etcd-s3-access-key", "etcd-s3-secret-key"}
 
 BOOL_FLAGS = {
-    "cluster-init", "cluster-reset", "etcd-snapshot-compress", "snapshot-compress", "compress", "etcd-s3", "s3",
+    "cluster-init", "secrets-encryption", "f", "force", "skip", "cluster-reset", "etcd-snapshot-compress", "snapshot-compress", "compress", "etcd-s3", "s3",
     "etcd-disable-snapshots", "etcd-s3-insecure", "s3-insecure", "etcd-s3-skip-ssl-verify", "s3-skip-ssl-verify",
 }
 
@@ -283,6 +292,7 @@ class Node:
         self.reset_flag = os.path.join(self.db_dir, "reset-flag")
         self.tls = os.path.join(self.server_dir, "tls")
         self.etcd_tls = os.path.join(self.tls, "etcd")
+        self.cred_dir = os.path.join(self.server_dir, "cred")
         self.name = config.get("node-name") or socket.gethostname()
         self.ip = config.get("node-ip") or default_ip()
         if isinstance(self.ip, list):
@@ -563,27 +573,62 @@ def bootstrap_key(token):
     return "/bootstrap/" + hashlib.sha256(normalize_token(token).encode()).hexdigest()[:12]
 
 
+def bootstrap_value(node):
+    """The bootstrap data the stand-in keeps in etcd: its marker (the CA files stay on disk) and the
+    secrets-encryption files with their times, which K3s syncs between servers through the datastore."""
+    value = {"marker": BOOTSTRAP_MARKER}
+    for field, name in BOOTSTRAP_ENCRYPTION.items():
+        path = os.path.join(node.cred_dir, name)
+        if os.path.exists(path):
+            with open(path, "rb") as handle:
+                value[field] = {"Timestamp": os.stat(path).st_mtime, "Content": base64.b64encode(handle.read()).decode()}
+    return json.dumps(value)
+
+
+def save_bootstrap(node, token):
+    """cluster.Save: this server's bootstrap files into the datastore."""
+    etcdctl(node, "put", bootstrap_key(token), bootstrap_value(node))
+
+
 def reconcile_bootstrap(node, token):
-    """K3s's check at every server start (pkg/cluster/storage.go): the datastore's bootstrap data must be
-    stored under this server's token, else the server refuses to start. The first start stores it."""
+    """K3s's check at every server start (pkg/cluster/storage.go, bootstrap.go): the datastore's bootstrap
+    data must be stored under this server's token, else the server refuses to start; then the newer of each
+    file, on disk or in the datastore, wins. The first start stores it."""
     keys = etcdctl(node, "get", "--prefix", "--keys-only", "/bootstrap/").stdout.split()
     if not keys:
-        etcdctl(node, "put", bootstrap_key(token), BOOTSTRAP_MARKER)
-    elif bootstrap_key(token) not in keys:
+        return save_bootstrap(node, token)
+    if bootstrap_key(token) not in keys:
         die("starting kubernetes: preparing server: failed to bootstrap cluster data: failed to reconcile with "
             "local datastore: bootstrap data already found and encrypted with different token")
+    try:
+        stored = json.loads(etcdctl(node, "get", "--print-value-only", bootstrap_key(token)).stdout)
+    except ValueError:
+        stored = {}  # a marker written before the stand-in kept files in it
+    newer_here = False
+    for field, name in BOOTSTRAP_ENCRYPTION.items():
+        path, entry = os.path.join(node.cred_dir, name), stored.get(field)
+        here = os.stat(path).st_mtime if os.path.exists(path) else None
+        if entry and (here is None or entry["Timestamp"] > here):
+            write_private(path, base64.b64decode(entry["Content"]))
+            os.utime(path, (entry["Timestamp"], entry["Timestamp"]))
+            log("info", "Reconciling %s from the datastore" % name)
+        elif here is not None and (not entry or here > entry["Timestamp"]):
+            newer_here = True
+    if newer_here:
+        save_bootstrap(node, token)
+    return None
 
 
 def rotate_bootstrap(node, old, new):
     """`k3s token rotate` on the server side: the bootstrap data moves to the new token's key."""
     old_key, new_key = bootstrap_key(old), bootstrap_key(new)
     if old_key != new_key:
-        etcdctl(node, "put", new_key, BOOTSTRAP_MARKER)
+        etcdctl(node, "put", new_key, bootstrap_value(node))
         etcdctl(node, "del", old_key)
     write_private(os.path.join(node.server_dir, "token"), "K10standin::server:%s\n" % normalize_token(new))
 
 
-def supervisor_request(url, path, user=None, token="", method="GET", body=None, headers=()):
+def supervisor_request(url, path, user=None, token="", method="GET", body=None, headers=(), timeout=10):
     """A request to a server's supervisor port, as K3s makes one with a plain (short) token: the
     server's CA is not pinned (a full token's CA hash would pin it); basic auth user:<password>.
     Returns the raw answer; raises urllib.error.HTTPError / OSError."""
@@ -599,7 +644,7 @@ def supervisor_request(url, path, user=None, token="", method="GET", body=None, 
         request.add_header("Content-Type", "application/json")
     for name, value in headers:
         request.add_header(name, value)
-    with urllib.request.urlopen(request, context=ctx, timeout=10) as response:
+    with urllib.request.urlopen(request, context=ctx, timeout=timeout) as response:
         return response.read()
 
 
@@ -696,10 +741,12 @@ def embedded_etcd(node, config, role):
 
 # --- the supervisor port (6443), which also serves the Kubernetes API ----------
 
-def supervisor(node, token, port, api_enabled):
+def supervisor(node, token, port, api_enabled, encrypt=False):
     """K3s's supervisor paths on the API port; the Kubernetes API itself (lab_apiserver) when the
-    server runs embedded etcd, where the API keeps its objects."""
+    server runs embedded etcd, where the API keeps its objects (Secrets through the server's
+    secrets-encryption configuration, lab_secrets)."""
     server_token = normalize_token(token)
+    state = lab_secrets.EncryptionState(node.cred_dir)
 
     def authorized(handler, users):
         header = handler.headers.get("Authorization", "")
@@ -713,6 +760,8 @@ def supervisor(node, token, port, api_enabled):
         path = handler.path.split("?", 1)[0]
         if handler.command == "PUT" and path == "/v1-k3s/token":
             return rotate_token(handler)
+        if path in ("/v1-k3s/encrypt/status", "/v1-k3s/encrypt/config"):
+            return encryption(handler, path)
         if handler.command != "GET" or not (path in ("/ping", "/cacerts", "/db/info") or path.startswith("/v1-k3s/")):
             return False
         if path == "/ping":
@@ -765,10 +814,73 @@ def supervisor(node, token, port, api_enabled):
             handler.reply(200, b"", "text/plain")
         return True
 
+    def api_call(method, path, body=None):
+        """The cluster's API in this process, as the supervisor's clients reach it."""
+        path, _sep, query = path.partition("?")
+        try:
+            return api.handle(method, path, dict(urllib.parse.parse_qsl(query)), body, "application/merge-patch+json")
+        except lab_apiserver.APIError as exc:
+            return exc.code, exc.status()
+
+    def reencrypt_secrets():
+        """Every Secret written again (pkg/secretsencrypt/controller.go updateSecrets): the codec stores it
+        under the current first provider."""
+        code, listing = api_call("GET", "/api/v1/secrets")
+        if code != 200:
+            raise lab_secrets.EncryptionError("listing Secrets: HTTP %d" % code)
+        for item in listing.get("items") or []:
+            meta = item["metadata"]
+            code, _obj = api_call("PUT", "/api/v1/namespaces/%s/secrets/%s" % (meta["namespace"], meta["name"]), item)
+            if code != 200:
+                raise lab_secrets.EncryptionError("failed to reencrypted secret: HTTP %d" % code)
+        log("info", "completed reencrypt of %d secrets" % len(listing.get("items") or []))
+        return len(listing.get("items") or [])
+
+    def encryption(handler, path):
+        """GET /v1-k3s/encrypt/status, PUT /v1-k3s/encrypt/config (pkg/server/secrets-encrypt.go): server token
+        only; a refused request answers 400 with an error ID, its reason goes to the server's log."""
+        if not authorized(handler, ("server",)):
+            handler.reply(401, {"message": "Unauthorized"})
+            return True
+        stages = lab_secrets.Stages(state, node.name, api_call, encrypt)
+        try:
+            if api is None:
+                raise lab_secrets.EncryptionError("secrets encryption needs the embedded etcd datastore")
+            if path.endswith("/status") and handler.command == "GET":
+                handler.reply(200, stages.status())
+                return True
+            if handler.command != "PUT":
+                handler.reply(400, b"", "text/plain")
+                return True
+            request = json.loads(handler.body() or b"{}")
+            stage, force, skip = request.get("stage"), bool(request.get("force")), bool(request.get("skip"))
+            if stage == lab_secrets.PREPARE:
+                stages.prepare(force)
+            elif stage == lab_secrets.ROTATE:
+                stages.rotate(force)
+            elif stage == "rotate_keys":
+                stages.rotate_keys(reencrypt_secrets)
+            elif stage == lab_secrets.REENCRYPT_ACTIVE:
+                stages.reencrypt(reencrypt_secrets, force, skip)
+            elif stage is not None:
+                raise lab_secrets.EncryptionError("unknown stage %s requested" % stage)
+            elif request.get("enable") is not None:
+                stages.enable(reencrypt_secrets, bool(request["enable"]))
+            save_bootstrap(node, server_token)
+        except (lab_secrets.EncryptionError, ValueError, Fatal) as exc:
+            error_id = int.from_bytes(os.urandom(4), "big") % 99999
+            log("warning", "secrets-encrypt error ID %05d: %s" % (error_id, exc))
+            handler.reply(400, ("secrets-encrypt error ID %05d" % error_id).encode(), "text/plain")
+            return True
+        handler.reply(200, b"", "text/plain")
+        return True
+
     api = None
     if api_enabled:
+        codec = lab_secrets.SecretsCodec(state, lambda message: lab_apiserver.APIError(500, "InternalError", message))
         etcd_client = lab_apiserver.Etcd(LOCAL_ENDPOINT, node.tls_path("etcd/server-ca.crt"),
-                                         node.tls_path("etcd/client.crt"), node.tls_path("etcd/client.key"))
+                                         node.tls_path("etcd/client.crt"), node.tls_path("etcd/client.key"),
+                                         codec=codec)
         documents = json.loads(pkgutil.get_data("lab_apiserver", "discovery.json"))
         api = lab_apiserver.LabAPI(etcd_client, documents, VERSION)
     context = lab_apiserver.tls_context(node.tls_path("serving-kube-apiserver.crt"),
@@ -857,6 +969,7 @@ class NodeAgent:
         self.api_url, self.token = api_url.rstrip("/"), token
         self.stop_event = threading.Event()
         self.context = None
+        self.annotated = False
         self.thread = threading.Thread(target=self.loop, name="node-agent", daemon=True)
 
     def credentials(self):
@@ -904,6 +1017,17 @@ class NodeAgent:
                                     "application/strategic-merge-patch+json")
             if code != 200:
                 raise OSError("updating the status of Node %s: HTTP %d" % (self.node.name, code))
+        # At start, a server's Node takes its secrets-encryption stage (K3s: BootstrapEncryptionHashAnnotation);
+        # afterwards only the encrypt requests move it.
+        stage = None
+        if self.role == "server" and not self.annotated:
+            stage = lab_secrets.EncryptionState(self.node.cred_dir).annotation()
+        if stage and ((current.get("metadata") or {}).get("annotations") or {}).get(lab_secrets.ANNOTATION) != stage:
+            code, _body = self.call("PATCH", path, {"metadata": {"annotations": {lab_secrets.ANNOTATION: stage}}},
+                                    "application/merge-patch+json")
+            if code != 200:
+                raise OSError("annotating Node %s: HTTP %d" % (self.node.name, code))
+        self.annotated = True
 
     def sync_pods(self):
         """The kubelet's part for the Pods bound to this node (lab_controller.kubelet_update)."""
@@ -1019,16 +1143,22 @@ def run(role, args):
         if role == "server":
             bind_or_die(port)
             os.makedirs(node.server_dir, exist_ok=True)
-            token_path = os.path.join(node.server_dir, "token")
-            if token and not os.path.exists(token_path):
-                write_private(token_path, "K10standin::server:%s\n" % token)
+            # K3s writes server/token at every start from the token it was given (after `k3s token rotate` and a
+            # restart with the new token, every server's file holds the new one).
+            if token:
+                write_private(os.path.join(node.server_dir, "token"), "K10standin::server:%s\n" % normalize_token(token))
             if uses_etcd:
                 start_datastore(node, config, token, etcd)
                 reconcile_bootstrap(node, token)
+                # secrets-encryption: the first server writes the key once; the others got it just above.
+                if truthy(config.get("secrets-encryption")) and lab_secrets.EncryptionState(node.cred_dir).ensure():
+                    log("info", "Generated the secrets encryption key (server/cred/encryption-config.json)")
+                    save_bootstrap(node, token)
             else:
                 ensure_certs(node, config.get("tls-san") or [])
             write_kubeconfig(config.get("write-kubeconfig-mode", "0600"), node, port)
-            httpd = supervisor(node, token, port, api_enabled=uses_etcd)
+            httpd = supervisor(node, token, port, api_enabled=uses_etcd,
+                               encrypt=truthy(config.get("secrets-encryption")))
             if httpd.api is not None:  # controller-manager and scheduler, on the elected server
                 controllers = lab_controller.Controller(httpd.api, node.name, log)
                 threading.Thread(target=controllers.run, args=(controller_stop,), name="controllers",
@@ -1232,6 +1362,64 @@ def token_command(args):
     return 0
 
 
+ENCRYPT_COMMANDS = {  # subcommand: (request body, what K3s prints on success)
+    "enable": ({"enable": True}, "secrets-encryption enabled"),
+    "disable": ({"enable": False}, "secrets-encryption disabled"),
+    "prepare": ({"stage": lab_secrets.PREPARE}, "prepare completed successfully"),
+    "rotate": ({"stage": lab_secrets.ROTATE}, "rotate completed successfully"),
+    "reencrypt": ({"stage": lab_secrets.REENCRYPT_ACTIVE}, "reencryption started"),
+    "rotate-keys": ({"stage": "rotate_keys"}, "keys rotated, reencryption started"),
+}
+
+
+def status_text(status):
+    """`k3s secrets-encrypt status` as pkg/cli/secretsencrypt prints it (text/tabwriter, padding 2)."""
+    if status.get("enable") is None:
+        return "Encryption Status: Disabled, no configuration file found"
+    text = "Encryption Status: %s\n" % ("Enabled" if status["enable"] else "Disabled")
+    text += "Current Rotation Stage: %s\n" % status.get("stage", "")
+    text += "Server Encryption Hashes: %s\n" % (
+        "All hashes match" if status.get("hashmatch") else status.get("hasherror", ""))
+    rows = [("Active", "Key Type", "Name"), ("------", "--------", "----")]
+    if status.get("activekey"):
+        rows.append((" *", "AES-CBC", status["activekey"]))
+    rows += [("", "AES-CBC", key) for key in status.get("inactivekeys") or []]
+    widths = [max(len(row[i]) for row in rows) + 2 for i in range(2)]
+    table = "".join("%s%s%s\n" % (row[0].ljust(widths[0]), row[1].ljust(widths[1]), row[2]) for row in rows)
+    return text + "\n" + table
+
+
+def secrets_encrypt_command(args):
+    """k3s secrets-encrypt status|enable|disable|prepare|rotate|reencrypt|rotate-keys [flags]
+    (docs.k3s.io/cli/secrets-encrypt): asks this server's supervisor with the server token."""
+    flags, words = parse_args(args, positionals=True)
+    if len(words) != 1 or words[0] not in list(ENCRYPT_COMMANDS) + ["status"]:
+        die("usage: k3s secrets-encrypt status|enable|disable|prepare|rotate|reencrypt|rotate-keys")
+    token = flags.get("token") or flags.get("t")
+    if not isinstance(token, str) or not token:
+        data_dir = flags.get("data-dir") or flags.get("d") or "/var/lib/rancher/k3s"
+        token = read_text(os.path.join(data_dir, "server", "token"))
+        if not token:
+            die("open %s: no such file or directory" % os.path.join(data_dir, "server", "token"))
+    url = flags.get("server") or flags.get("s") or "https://127.0.0.1:6443"
+    command = words[0]
+    try:
+        if command == "status":
+            status = json.loads(supervisor_request(url, "/v1-k3s/encrypt/status", "server", token))
+            output = flags.get("output") or flags.get("o") or "text"
+            print(json.dumps(status, indent="\t") if str(output).lower() == "json" else status_text(status))
+            return 0
+        body, done = ENCRYPT_COMMANDS[command]
+        body = dict(body, force=truthy(flags.get("f") or flags.get("force")), skip=truthy(flags.get("skip")))
+        supervisor_request(url, "/v1-k3s/encrypt/config", "server", token, method="PUT", body=body, timeout=70)
+    except urllib.error.HTTPError as exc:
+        die("see server log for details: %s" % (exc.read().decode(errors="replace") or exc.reason))
+    except OSError as exc:
+        die("%s: %s" % (url, exc))
+    print(done)
+    return 0
+
+
 def main(argv):
     if len(argv) < 2 or argv[1] in ("-h", "--help", "help"):
         print("k3s (stand-in) - usage: k3s [--version] server|agent|etcd-snapshot|token rotate [flags]")
@@ -1246,6 +1434,8 @@ def main(argv):
             return etcd_snapshot(argv[2:])
         if argv[1] == "token":
             return token_command(argv[2:])
+        if argv[1] == "secrets-encrypt":
+            return secrets_encrypt_command(argv[2:])
     except Fatal as exc:
         record("fatal", message=str(exc))
         log("fatal", str(exc))

@@ -48,6 +48,10 @@ K3S_CRDS = [
 K3S_CRD_RESOURCES = {(doc["groupVersion"].partition("/")[0], info["name"]) for doc in K3S_CRDS for info in doc["resources"]}
 VERBS = ["create", "delete", "deletecollection", "get", "list", "patch", "update", "watch"]
 CRD_PREFIX = "/registry/apiextensions.k8s.io/customresourcedefinitions/"
+# Built-in resources the kube-apiserver stores under another name (pkg/registry/*/storage), and the groups
+# whose objects it keeps under /registry/<group>/.
+STORAGE_NAMES = {("", "nodes"): "minions", ("", "services"): "services/specs", ("", "endpoints"): "services/endpoints"}
+GROUP_PREFIXED = {"apiextensions.k8s.io", "apiregistration.k8s.io"}
 INITIAL_STATUS = {
     "replicasets": {"replicas": 0},
     "statefulsets": {"replicas": 0, "availableReplicas": 0},
@@ -101,7 +105,12 @@ def prefix_end(prefix):
 
 
 class Etcd:
-    def __init__(self, endpoint, ca=None, cert=None, key=None, timeout=10.0):
+    """etcd's JSON gateway. `codec`, when given, transforms stored values as the kube-apiserver's
+    encryption at rest does: encode(key, bytes) before a write, decode(key, bytes) after a read,
+    stale(key, bytes) when a value is not stored the way a write would store it now."""
+
+    def __init__(self, endpoint, ca=None, cert=None, key=None, timeout=10.0, codec=None):
+        self.codec = codec
         parsed = urllib.parse.urlsplit(endpoint)
         self.host, self.port, self.tls = parsed.hostname, parsed.port or 2379, parsed.scheme == "https"
         self.timeout = timeout
@@ -137,9 +146,22 @@ class Etcd:
             return data
         raise EtcdUnavailable("etcd: no answer")
 
-    @staticmethod
-    def _kv(entry):
-        return json.loads(base64.b64decode(entry["value"])), int(entry["mod_revision"])
+    def _kv(self, entry):
+        raw = base64.b64decode(entry["value"])
+        if self.codec is not None:
+            raw = self.codec.decode(base64.b64decode(entry["key"]).decode(), raw)
+        return json.loads(raw), int(entry["mod_revision"])
+
+    def _value(self, key, obj):
+        raw = json.dumps(obj).encode()
+        return base64.b64encode(self.codec.encode(key, raw) if self.codec is not None else raw).decode()
+
+    def stale(self, key):
+        """True when `key`'s stored value is not what a write would store now (a key rotation)."""
+        if self.codec is None:
+            return False
+        kvs = self.call("/v3/kv/range", {"key": b64(key)}).get("kvs") or []
+        return bool(kvs) and self.codec.stale(key, base64.b64decode(kvs[0]["value"]))
 
     def get(self, key):
         kvs = self.call("/v3/kv/range", {"key": b64(key)}).get("kvs") or []
@@ -162,11 +184,11 @@ class Etcd:
 
     def create(self, key, obj):
         """The new revision, or None when the key exists."""
-        return self._txn(key, "CREATE", 0, {"request_put": {"key": b64(key), "value": b64(json.dumps(obj))}})
+        return self._txn(key, "CREATE", 0, {"request_put": {"key": b64(key), "value": self._value(key, obj)}})
 
     def update(self, key, obj, revision):
         """The new revision, or None when the key changed since `revision` (or is gone)."""
-        return self._txn(key, "MOD", revision, {"request_put": {"key": b64(key), "value": b64(json.dumps(obj))}})
+        return self._txn(key, "MOD", revision, {"request_put": {"key": b64(key), "value": self._value(key, obj)}})
 
     def delete(self, key, revision):
         return self._txn(key, "MOD", revision, {"request_delete_range": {"key": b64(key)}})
@@ -229,7 +251,12 @@ class Resource:
         return "%s.%s" % (self.plural, self.group) if self.group else self.plural
 
     def prefix(self, namespace=None):
-        base = "/registry/%s/%s/" % (self.group or "core", self.plural)
+        """The kube-apiserver's etcd layout: a built-in resource under /registry/<resource>/ (a few under their
+        historic names), a custom resource and the aggregation groups under /registry/<group>/<resource>/."""
+        if self.custom or (self.group, self.plural) in K3S_CRD_RESOURCES or self.group in GROUP_PREFIXED:
+            base = "/registry/%s/%s/" % (self.group, self.plural)
+        else:
+            base = "/registry/%s/" % STORAGE_NAMES.get((self.group, self.plural), self.plural)
         return base + ("%s/" % namespace if namespace else "")
 
     def key(self, namespace, name):
@@ -638,7 +665,7 @@ class LabAPI:
                 new = kept
             else:
                 self.defaults(res, new, old)
-            if new == old or dry_run:
+            if dry_run or (new == old and not self.etcd.stale(res.key(namespace, name))):
                 return self.stored(res, new, rev), 200
             if meta.get("deletionTimestamp") and not meta.get("finalizers"):
                 if self.etcd.delete(res.key(namespace, name), rev) is not None:

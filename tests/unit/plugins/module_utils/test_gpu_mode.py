@@ -219,3 +219,24 @@ def test_readiness_is_read_from_pods_not_the_lagging_deployment_status(mode, che
     assert result["ready_replicas"] == 1
     assert [p["name"] for p in result["pods"]] == ["vllm-1"]
     assert result["changed"] is (mode == "r1")
+
+
+def _vllm(command=None, args=None):
+    container = {"name": "vllm"}
+    if command is not None:
+        container["command"] = command
+    if args is not None:
+        container["args"] = args
+    return {"spec": {"template": {"spec": {"containers": [container]}}}}
+
+
+@pytest.mark.parametrize("deployment, names", [
+    (_vllm(args=["--model", "/models/qwen", "--served-model-name", "Qwen/A", "qwen", "--port", "8000"]), ["Qwen/A", "qwen"]),
+    (_vllm(args=["--model=Qwen/A", "--max-model-len", "8192"]), ["Qwen/A"]),
+    (_vllm(args=["--served-model-name=x", "--model", "Qwen/A"]), ["x"]),
+    (_vllm(command=["vllm", "serve", "Qwen/A"], args=["--port", "8000"]), ["Qwen/A"]),
+    (_vllm(args=["--port", "8000"]), []),
+    (None, []),
+])
+def test_served_models_are_what_vllm_answers_to(deployment, names):
+    assert core.served_models(deployment) == names

@@ -39,6 +39,8 @@ def test_sessions_prune_the_dead_and_keep_the_living(tmp_path):
 def test_exit_codes_as_a_shell_reports_them():
     assert run.run_command([sys.executable, "-c", "raise SystemExit(3)"]) == 3
     assert run.run_command(["sh", "-c", "kill -9 $$"]) == 128 + signal.SIGKILL
+    # the environment given (the user's, through the sudo rule) is the game's
+    assert run.run_command(["sh", "-c", 'test "$SteamAppId" = 570'], env={"SteamAppId": "570", "PATH": "/usr/bin:/bin"}) == 0
     with pytest.raises(core.GpuModeError) as err:
         run.run_command(["/nonexistent/game"])
     assert err.value.exit_code == 127

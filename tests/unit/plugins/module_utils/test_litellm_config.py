@@ -127,3 +127,38 @@ def test_timeouts_positive(settings, message):
 def test_no_aliases():
     with pytest.raises(core.LiteLLMConfigError, match="aliases must be a non-empty dict"):
         build(aliases={})
+
+
+QWEN, R1 = "Qwen/Qwen2.5-7B-Instruct-AWQ", "casperhansen/deepseek-r1-distill-qwen-7b-awq"
+
+
+@pytest.mark.parametrize("served, reaches, skipped, then", [
+    ({QWEN}, "vllm-qwen", [], ["ollama-qwen", "openai-gpt4o"]),  # ml mode, vLLM Ready
+    ({R1}, "ollama-qwen", ["vllm-qwen"], ["openai-gpt4o"]),  # r1 mode: vLLM answers another model
+    (set(), "ollama-qwen", ["vllm-qwen"], ["openai-gpt4o"]),  # gaming, or not Ready yet
+])
+def test_route_of_vllm_qwen_in_each_mode(served, reaches, skipped, then):
+    config = yaml.safe_load(core.render(build(), yaml.safe_dump)[0])  # the config.yaml LiteLLM reads
+    expected = {"alias": "vllm-qwen", "reaches": reaches, "skipped": skipped, "then": then}
+    assert core.route(config, "vllm-qwen", served) == expected
+
+
+def test_route_follows_the_fallbacks_of_fallbacks_and_skips_every_alias_the_gpu_does_not_serve():
+    config = build(fallbacks={"vllm-r1": ["vllm-qwen", "ollama-qwen"], "vllm-qwen": ["openai-gpt4o"]})
+    assert core.route(config, "vllm-r1", {QWEN}) == {
+        "alias": "vllm-r1", "reaches": "vllm-qwen", "skipped": ["vllm-r1"], "then": ["openai-gpt4o", "ollama-qwen"]}
+    assert core.route(config, "vllm-r1", set())["skipped"] == ["vllm-r1", "vllm-qwen"]
+
+
+def test_route_with_no_tier_left_and_of_an_unknown_alias():
+    config = build(fallbacks={"vllm-qwen": ["vllm-r1"]})
+    expected = {"alias": "vllm-qwen", "reaches": None, "skipped": ["vllm-qwen", "vllm-r1"], "then": []}
+    assert core.route(config, "vllm-qwen", set()) == expected
+    with pytest.raises(core.LiteLLMConfigError, match="no alias 'gpt-5'.*aliases: ollama-qwen, openai-gpt4o"):
+        core.route(config, "gpt-5", set())
+
+
+def test_model_id_drops_only_a_provider_prefix():
+    assert core.model_id("openai/Qwen/Qwen2.5-7B-Instruct-AWQ") == QWEN
+    assert core.model_id("ollama/qwen2.5:3b") == "qwen2.5:3b"
+    assert core.model_id("Qwen/Qwen2.5") == "Qwen/Qwen2.5"  # no provider prefix
