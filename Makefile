@@ -6,7 +6,7 @@ SHELL := /bin/bash
 
 VENV ?= .venv
 PYTHON ?= python3
-SYSTEM_PACKAGES := podman runc debootstrap python3-venv iproute2 make
+SYSTEM_PACKAGES := podman runc debootstrap python3-venv iproute2 make openssh-client
 export CONTAINERS_CONF := $(CURDIR)/tests/lab/containers.conf
 export ANSIBLE_COLLECTIONS_PATH := $(CURDIR)/.cache/collections
 export LAB_ROOT := $(CURDIR)
@@ -62,7 +62,14 @@ link:
 # Python-only dependencies: what unit, integration, lint and sanity need.
 deps: venv link
 
-image: system-deps
+# The key Ansible logs in to the lab hosts with (each container mounts the public half as root's
+# authorized_keys: molecule/*/molecule.yml); made once, kept with the lab's other files.
+LAB_SSH_KEY := .cache/lab/ssh/id_ed25519
+$(LAB_SSH_KEY):
+	@mkdir -p $(dir $@) && chmod 0700 $(dir $@)
+	ssh-keygen -q -t ed25519 -N '' -C homelab-lab -f $@
+
+image: system-deps $(LAB_SSH_KEY)
 	tests/lab/build-image.sh
 
 lab: deps system-deps image

@@ -11,12 +11,14 @@ set -euo pipefail
 IMAGE="${1:-${LAB_IMAGE:-localhost/homelab-lab:bookworm}}"
 SUITE="${LAB_SUITE:-bookworm}"
 MIRROR="${LAB_MIRROR:-http://deb.debian.org/debian}"
-PACKAGES="systemd,systemd-sysv,dbus,python3,python3-apt,python3-yaml,iproute2,procps,sudo,ca-certificates,kmod,gnupg,openssl,etcd-server,etcd-client,python3-jsonpatch,iptables,python3-cryptography,python3-cffi-backend"
+PACKAGES="systemd,systemd-sysv,dbus,python3,python3-apt,python3-yaml,iproute2,procps,sudo,ca-certificates,kmod,gnupg,openssl,etcd-server,etcd-client,python3-jsonpatch,iptables,python3-cryptography,python3-cffi-backend,openssh-server"
 # etcd-server/etcd-client: the real etcd (3.4) the k3s stand-in runs as its embedded
 # datastore, and the etcdctl of K3s's docs; openssl makes its certificates; python3-jsonpatch
 # applies JSON patches in the stand-in's Kubernetes API (tests/standins/k3s/lab_apiserver.py);
 # iptables: the chains K3s's CNI and kube-proxy make, which reset.yml must remove;
 # python3-cryptography: the AES-CBC with which the stand-in's API stores Secrets (secrets-encryption).
+# openssh-server: Ansible reaches the lab hosts over ssh with pipelining, as users reach theirs
+# (docs/lab.md: the connection goes through `podman exec ... sshd -i`, no address needed).
 # (python3-cffi-backend named: debootstrap does not resolve the virtual package python3-cryptography needs).
 recipe="$(sha256sum "$0" | cut -c1-16)"
 
