@@ -1,0 +1,54 @@
+"""The idempotent re-run of the whole site.yml on the running lab (`make lab` first): wall time,
+changed per host, and the ten slowest tasks from the profile_tasks callback (ansible.posix).
+
+    .venv/bin/python benchmarks/lab_site_rerun.py [--podman]
+
+--podman runs the same re-run over Molecule's podman connection instead of the lab inventory's
+ssh with pipelining (ADR-013), for comparison. Run it on a machine that is otherwise idle: the
+figures are wall times.
+"""
+
+import os
+import re
+import subprocess
+import sys
+import time
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+BIN = os.path.dirname(sys.executable)
+TASK = re.compile(r"^(.+?) -{2,} (\d+\.\d+)s$", re.M)
+RECAP = re.compile(r"^(\S+)\s+: ok=(\d+)\s+changed=(\d+)\s+unreachable=(\d+)\s+failed=(\d+)", re.M)
+
+
+def rerun(podman):
+    env = dict(os.environ, ANSIBLE_CALLBACKS_ENABLED="ansible.posix.profile_tasks", PROFILE_TASKS_TASK_OUTPUT_LIMIT="10",
+               ANSIBLE_NOCOLOR="1", ANSIBLE_COLLECTIONS_PATH=os.path.join(ROOT, ".cache", "collections"),
+               CONTAINERS_CONF=os.path.join(ROOT, "tests", "lab", "containers.conf"), LAB_ROOT=ROOT)
+    command = [os.path.join(BIN, "ansible-playbook"), "-i", os.path.join(ROOT, "inventories", "lab"),
+               os.path.join(ROOT, "playbooks", "site.yml")]
+    if podman:
+        command += ["-e", "ansible_connection=containers.podman.podman"]
+    start = time.monotonic()
+    proc = subprocess.run(command, capture_output=True, text=True, env=env, check=False)
+    return time.monotonic() - start, proc
+
+
+def main():
+    podman = "--podman" in sys.argv[1:]
+    elapsed, proc = rerun(podman)
+    out = proc.stdout + proc.stderr
+    recap = RECAP.findall(out)
+    if proc.returncode != 0 or not recap:
+        sys.exit("site.yml failed (exit %d): is the lab up (make lab)?\n%s" % (proc.returncode, out[-3000:]))
+    print("site.yml re-run on the lab over %s: %.1f s wall, exit %d"
+          % ("podman exec" if podman else "ssh with pipelining", elapsed, proc.returncode))
+    print("%-16s %6s %8s %12s %7s" % ("host", "ok", "changed", "unreachable", "failed"))
+    for host, ok, changed, unreachable, failed in recap:
+        print("%-16s %6s %8s %12s %7s" % (host, ok, changed, unreachable, failed))
+    print("ten slowest tasks (profile_tasks):")
+    for name, seconds in TASK.findall(out)[:10]:
+        print("  %7ss  %s" % (seconds, name.strip()))
+
+
+if __name__ == "__main__":
+    main()
