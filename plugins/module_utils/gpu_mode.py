@@ -15,6 +15,7 @@ built in (the Deployment scaled to 0); `status` only reads.
 from __future__ import annotations
 
 import copy
+import itertools
 import time
 
 MODE_LABEL = "gpu-mode"
@@ -122,16 +123,14 @@ def served_models(deployment):
         served, model = [], None
         for index, word in enumerate(words):
             flag, eq, value = word.partition("=")
-            following = [value] if eq else []
-            if not eq:
-                for nxt in words[index + 1:]:
-                    if nxt.startswith("-"):
-                        break
-                    following.append(nxt)
-            if flag == "--served-model-name":
-                served.extend(following)
-            elif flag == "--model" and following:
-                model = following[0]
+            if flag in ("--served-model-name", "--model"):
+                # --flag=value, or the words up to the next option
+                rest = words[index + 1:]
+                following = [value] if eq else list(itertools.takewhile(lambda w: not w.startswith("-"), rest))
+                if flag == "--served-model-name":
+                    served.extend(following)
+                elif following:
+                    model = following[0]
             elif word == "serve" and index + 1 < len(words) and not words[index + 1].startswith("-"):
                 model = model or words[index + 1]
         names.extend(served or ([model] if model else []))

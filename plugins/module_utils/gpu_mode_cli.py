@@ -85,10 +85,11 @@ def litellm_tier(api, config, namespace, deployment, ready):
     if not name:
         return None
     alias = config.get("LITELLM_ALIAS", "vllm-qwen")
-    where = "%s/%s" % (config.get("LITELLM_NAMESPACE", namespace), name)
+    litellm_namespace = config.get("LITELLM_NAMESPACE", namespace)
+    where = "%s/%s" % (litellm_namespace, name)
     key = config.get("LITELLM_KEY", "config.yaml")
     try:
-        data = api.get_config_map(config.get("LITELLM_NAMESPACE", namespace), name)
+        data = api.get_config_map(litellm_namespace, name)
         if data is None or key not in data:
             raise litellm_config.LiteLLMConfigError(
                 "no %s in the ConfigMap %s (the litellm role writes it)" % (key, where) if data is not None

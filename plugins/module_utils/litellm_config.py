@@ -280,5 +280,4 @@ def route(config, alias, served):
     down = [name for name in order
             if models[name].get("api_base") == gpu_api_base and model_id(models[name].get("model")) not in served]
     up = [name for name in order if name not in down]
-    return {"alias": alias, "reaches": up[0] if up else None, "skipped": [n for n in order if n in down],
-            "then": up[1:]}
+    return {"alias": alias, "reaches": up[0] if up else None, "skipped": down, "then": up[1:]}
