@@ -1,5 +1,5 @@
 # homelab.platform - the two commands a newcomer needs:
-#   make lab    build the container lab and converge playbooks/site.yml on it
+#   make lab    build the container lab, converge playbooks/site.yml on it (every epic), run verify.yml
 #   make test   run every test (unit, integration, lint, sanity, EE definition, Molecule lab scenarios)
 SHELL := /bin/bash
 .DEFAULT_GOAL := help
@@ -19,7 +19,7 @@ export LITELLM_BIN := $(CURDIR)/$(LITELLM_VENV)/bin/litellm
 
 help:
 	@echo "Needs root (installs podman, runc, debootstrap through apt, or sudo):"
-	@echo "  make lab          build the lab image and converge site.yml on the container lab (left running)"
+	@echo "  make lab          build the lab image, converge site.yml on the container lab and verify it (left running)"
 	@echo "  make lab-destroy  remove the lab containers"
 	@echo "  make test         everything: unit, integration, lint, sanity, Molecule (default, ha)"
 	@echo "  make molecule-default | molecule-ha   the Molecule lab scenarios"
@@ -76,6 +76,7 @@ lab: deps system-deps image
 	molecule create -s default
 	molecule prepare -s default
 	molecule converge -s default
+	ansible-playbook -i inventories/lab playbooks/verify.yml
 	@echo "lab is up: podman ps; kubeconfig merged into .cache/lab/kubeconfig; 'make lab-destroy' removes it"
 
 lab-destroy: deps

@@ -1,7 +1,8 @@
 # -*- coding: utf-8 -*-
 # Copyright: homelab.platform contributors
 # GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
-"""Seed 001's "Verification" checks of a running cluster, one PASS/FAIL line each.
+"""Seed 001's "Verification" checks of a running cluster, one PASS/FAIL line each (SKIP, with the
+reason, for a check the caller says this cluster cannot pass, e.g. HTTPS in the container lab).
 
 The checks take plain data (nodes, pods, storage classes, certificates, HTTP
 results); `ClusterReader` turns an injected `kubernetes` ApiClient into that data.
@@ -14,7 +15,7 @@ import urllib.error
 
 from ansible.module_utils.urls import open_url
 
-PASS, FAIL = "PASS", "FAIL"
+PASS, FAIL, SKIP = "PASS", "FAIL", "SKIP"
 DEFAULT_CLASS = "storageclass.kubernetes.io/is-default-class"
 
 
@@ -153,17 +154,30 @@ class ClusterReader:
             raise
 
 
+def skipped(check, skip):
+    """The reason `skip` gives for a check: by its name ("pods monitoring") or its kind ("pods")."""
+    skip = skip or {}
+    return skip.get(check, skip.get(check.split(" ", 1)[0]))
+
+
 def verify(reader, namespaces, expected_nodes=None, default_storage_class="nfs-client",
-           certificates=True, https_urls=(), fetch=None):
-    """All checks, in seed 001's order. Returns the list of check results."""
-    results = [check_nodes(reader.nodes(), expected_nodes)]
-    results.extend(check_pods(ns, reader.pods(ns)) for ns in namespaces)
-    if default_storage_class:
-        results.append(check_default_storage_class(reader.storage_classes(), default_storage_class))
-    if certificates:
-        results.append(check_certificates(reader.certificates()))
+           certificates=True, https_urls=(), fetch=None, skip=None):
+    """All checks, in seed 001's order. Returns the list of check results.
+
+    skip: {check or kind of check: reason}; such a check is not run and reports SKIP with the reason."""
     fetch = fetch or https_fetcher()
-    results.extend(check_https(url, fetch) for url in https_urls)
+    checks = [("nodes", lambda: check_nodes(reader.nodes(), expected_nodes))]
+    checks += [("pods %s" % ns, lambda ns=ns: check_pods(ns, reader.pods(ns))) for ns in namespaces]
+    if default_storage_class:
+        checks.append(("storageclass", lambda: check_default_storage_class(reader.storage_classes(),
+                                                                           default_storage_class)))
+    if certificates:
+        checks.append(("certificates", lambda: check_certificates(reader.certificates())))
+    checks += [("https %s" % url, lambda url=url: check_https(url, fetch)) for url in https_urls]
+    results = []
+    for check, run in checks:
+        reason = skipped(check, skip)
+        results.append(_line(check, SKIP, reason) if reason else run())
     return results
 
 

@@ -18,6 +18,8 @@ import copy
 import itertools
 import time
 
+from .k8s_client import merge_patch
+
 MODE_LABEL = "gpu-mode"
 GAMING = "gaming"
 STATUS = "status"
@@ -384,8 +386,8 @@ class KubernetesApi:
         return (self._dict(obj).get("data") or {}) if obj is not None else None
 
     def patch_deployment(self, namespace, name, body):
-        return self._call("patch the Deployment", self._apps.patch_namespaced_deployment, name, namespace, body,
-                          _content_type="application/merge-patch+json")
+        return self._call("patch the Deployment", merge_patch, self._apps.patch_namespaced_deployment, name,
+                          namespace, body)
 
     def create_deployment(self, namespace, body):
         return self._call("create the Deployment", self._apps.create_namespaced_deployment, namespace, body)

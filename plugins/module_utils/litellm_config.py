@@ -12,6 +12,8 @@ from __future__ import annotations
 import hashlib
 import re
 
+from .k8s_client import merge_patch
+
 ENV_REF = re.compile(r"^os\.environ/[A-Za-z_][A-Za-z0-9_]*$")
 MAX_FALLBACKS = 5
 LOCAL_TIERS = ("vllm", "ollama")
@@ -240,8 +242,7 @@ def apply_configmap(core_api, body, check_mode=False):
     if same:
         return False, before
     if not check_mode:
-        core_api.patch_namespaced_config_map(meta["name"], meta["namespace"], body,
-                                             _content_type="application/merge-patch+json")
+        merge_patch(core_api.patch_namespaced_config_map, meta["name"], meta["namespace"], body)
     return True, before
 
 

@@ -37,6 +37,9 @@ SEED_NAMESPACES = {
 # Names fixed by the seed (or by K3s: the nvidia runtime handler); they do not follow {app}-{component}.
 SEED_NAMES = {("Middleware", REDIRECT_MIDDLEWARE), ("ClusterIssuer", CLUSTER_ISSUER), ("StorageClass", "nfs-client"),
               ("RuntimeClass", "nvidia")}
+# Objects one per namespace that every app there shares (the triplet's redirect Middleware): the same object from
+# every role that renders it, labelled as Traefik's, so no role rewrites another's labels on each run.
+SHARED = {("Middleware", REDIRECT_MIDDLEWARE): "traefik"}
 CLUSTER_SCOPED = {"Namespace", "ClusterIssuer", "StorageClass", "ClusterRole", "ClusterRoleBinding",
                   "RuntimeClass", "CustomResourceDefinition", "PersistentVolume", "PriorityClass"}
 POD_TEMPLATE_PATHS = {
@@ -109,7 +112,8 @@ def ingress_triplet(service, app, namespace, domain, backend, port, component="i
     match = "Host(`%s`)" % host
     return [
         {"apiVersion": "traefik.io/v1alpha1", "kind": "Middleware",
-         "metadata": metadata(app, "https-redirect", namespace, name=REDIRECT_MIDDLEWARE),
+         "metadata": metadata(SHARED[("Middleware", REDIRECT_MIDDLEWARE)], "https-redirect", namespace,
+                              name=REDIRECT_MIDDLEWARE),
          "spec": {"redirectScheme": {"scheme": "https", "permanent": True}}},
         {"apiVersion": "cert-manager.io/v1", "kind": "Certificate",
          "metadata": metadata(app, "certificate", namespace, name="%s-certificate" % app),
@@ -303,7 +307,7 @@ def _check_naming(obj):
 
 
 def _check_namespace(obj, namespaces):
-    if obj.get("kind") in CLUSTER_SCOPED:
+    if obj.get("kind") in CLUSTER_SCOPED or (obj.get("kind"), _dig(obj, ("metadata", "name"))) in SHARED:
         return
     namespace = _dig(obj, ("metadata", "namespace"))
     app = _app_of(obj)

@@ -1,5 +1,7 @@
 """The gpu_mode role on the lab's GPU worker: command, modes, kubeconfig, boot unit."""
 
+import json
+
 import pytest
 import yaml
 from conftest import AGENTS, names, host
@@ -30,11 +32,29 @@ def test_kubeconfig_is_private(name):
 
 
 @pytest.mark.parametrize("name", GPU)
+def test_status_reads_the_lab_api_with_the_service_accounts_token(name):
+    """The role wrote a kubeconfig with the gpu-mode-switcher ServiceAccount's token (no client certificate);
+    the lab's API takes it, as the kube-apiserver takes a ServiceAccount token."""
+    h = host(name)
+    kubeconfig = yaml.safe_load(h.file("/etc/gpu-mode/kubeconfig").content_string)
+    user = kubeconfig["users"][0]["user"]
+    assert set(user) == {"token"} and kubeconfig["contexts"][0]["context"]["namespace"] == "ml"
+    run = h.run("gpu-mode --json status")
+    assert run.rc == 0, run.stderr
+    assert json.loads(run.stdout)["mode"] in ("ml", "r1", "gaming")
+
+
+@pytest.mark.parametrize("name", GPU)
 def test_status_with_credentials_the_api_refuses_fails_clearly_with_its_exit_code(name):
-    # The lab inventory's gpu-mode kubeconfig carries a bearer token; the lab's API (the k3s
-    # stand-in on the first server) accepts only client certificates signed by its client CA.
-    run = host(name).run("gpu-mode status")
-    assert run.rc == 4
+    """A token no Secret holds: the lab's API answers 401, gpu-mode says so and exits 4."""
+    h = host(name)
+    kubeconfig = yaml.safe_load(h.file("/etc/gpu-mode/kubeconfig").content_string)
+    kubeconfig["users"][0]["user"] = {"token": "lab-sa.refused-NOTASECRET"}
+    h.check_output("install -d -m 0700 /tmp/refused && printf %%s %s > /tmp/refused/kubeconfig", yaml.safe_dump(kubeconfig))
+    h.check_output("echo KUBECONFIG=/tmp/refused/kubeconfig > /tmp/refused/config")
+    run = h.run("gpu-mode --config /tmp/refused/config status")
+    h.run("rm -rf /tmp/refused")
+    assert run.rc == 4, run.stdout + run.stderr
     assert "Kubernetes API refused to" in run.stderr and "401 Unauthorized" in run.stderr
 
 
@@ -57,14 +77,14 @@ def as_user(h, user, command):
 
 @pytest.mark.parametrize("name", GPU)
 def test_the_player_switches_without_root_through_the_sudo_rule(name):
-    """gpu_mode_users (lab-player) run gpu-mode as root through sudo: the same answer root gets (the lab's API
-    refuses the kubeconfig only root can read); options and other modes stay root's."""
+    """gpu_mode_users (lab-player) run gpu-mode as root through sudo: the same answer root gets (read with the
+    kubeconfig only root can read); options and other modes stay root's."""
     h = host(name)
     rule = h.file("/etc/sudoers.d/homelab-gpu-mode")
     assert (rule.user, rule.mode) == ("root", 0o440) and h.run("visudo -cf /etc/sudoers.d/homelab-gpu-mode").rc == 0
     assert "lab-player" in h.check_output("getent group gpu-mode")
     run = as_user(h, "lab-player", "gpu-mode status")
-    assert run.rc == 4 and "401 Unauthorized" in run.stderr, run.stderr
+    assert run.rc == 0 and run.stdout == h.run("gpu-mode status").stdout, run.stderr
     for refused in ("gpu-mode boot", "gpu-mode --json status", "gpu-mode --config /tmp/x ml"):
         run = as_user(h, "lab-player", refused)
         assert run.rc == 2 and "members of the gpu-mode group may run" in run.stderr, (refused, run.stderr)
@@ -76,8 +96,14 @@ def test_the_player_switches_without_root_through_the_sudo_rule(name):
 @pytest.mark.parametrize("name", GPU)
 def test_run_hands_the_players_environment_to_root_once(name):
     h = host(name)
-    run = as_user(h, "lab-player", "TMPDIR=/tmp gpu-mode run -- sh -c 'exit 3'")
-    assert run.rc == 4 and "401 Unauthorized" in run.stderr, run.stderr  # read, then the lab's API refused
+    before = json.loads(h.check_output("gpu-mode --json status"))["mode"]
+    run = as_user(h, "lab-player", "TMPDIR=/tmp GAME_MARK=lab-game gpu-mode run -- sh -c "
+                  "'test \"$(id -un)\" = lab-player && test \"$GAME_MARK\" = lab-game || exit 9; "
+                  "gpu-mode status > /tmp/during.txt; exit 3'")
+    assert run.rc == 3, run.stdout + run.stderr  # the game's own exit code, run as the player with its environment
+    assert h.check_output("cat /tmp/during.txt").startswith("Gaming mode")  # the player's own status, mid-game
+    h.run("rm -f /tmp/during.txt")
+    assert json.loads(h.check_output("gpu-mode --json status"))["mode"] == before  # the GPU given back
     assert h.run("ls /tmp/gpu-mode-env-* 2>/dev/null").stdout == ""  # the environment file was read and removed
 
 

@@ -45,8 +45,9 @@ the kubelet's client certificate (an agent gets it from its server's supervisor,
 /v1-k3s/client-kubelet.crt), K3s's labels plus node-label/node-taint at registration,
 nodeInfo.kubeletVersion = this version, Ready while running; at stop it writes what the
 node lifecycle controller writes later in K3s (Ready Unknown, NotReady).
-Not done by the stand-in: scheduled snapshots (cron), S3 upload/download, controllers
-(see the lab controller); a server without embedded etcd (SQLite) runs no datastore and no API.
+Controllers, K3s's deploy controller (its packaged manifests, `disable`) and helm-controller:
+lab_controller.py. Not done by the stand-in: scheduled snapshots (cron), S3 upload/download; a server
+without embedded etcd (SQLite) runs no datastore and no API.
 
 Records (JSON lines) in /var/lib/rancher/k3s/standin/: invocation.json (the
 last start: argv, merged config, version) and events.log (start, ready, stop
@@ -937,6 +938,20 @@ def read_text(path, default=""):
         return default
 
 
+def nvidia_gpus():
+    """How many GPUs `nvidia-smi -q -x` lists when the NVIDIA container runtime is installed: what the NVIDIA
+    device plugin (a DaemonSet from its chart, which the lab does not install) registers with the kubelet as
+    nvidia.com/gpu. 0 without the runtime or a driver that answers."""
+    if not any(os.path.exists(path) for path in NVIDIA_RUNTIMES) or not shutil.which("nvidia-smi"):
+        return 0
+    try:
+        out = subprocess.run(["nvidia-smi", "-q", "-x"], capture_output=True, text=True, timeout=10, check=True).stdout
+        from xml.etree import ElementTree  # pylint: disable=import-outside-toplevel
+        return len(ElementTree.fromstring(out).findall("gpu"))
+    except (OSError, subprocess.SubprocessError, ValueError, SyntaxError):
+        return 0
+
+
 def node_status(node, ready):
     stamp = datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
     if ready:
@@ -948,6 +963,9 @@ def node_status(node, ready):
     condition.update(lastHeartbeatTime=stamp, lastTransitionTime=stamp)
     pages = os.sysconf("SC_PHYS_PAGES") * os.sysconf("SC_PAGE_SIZE") // 1024
     resources = {"cpu": str(os.cpu_count()), "memory": "%dKi" % pages, "pods": "110"}
+    gpus = nvidia_gpus()
+    if gpus:
+        resources["nvidia.com/gpu"] = str(gpus)
     status = {"conditions": [condition],
               "addresses": [{"type": "InternalIP", "address": node.ip}, {"type": "Hostname", "address": node.name}],
               "capacity": resources, "allocatable": resources,
@@ -1012,7 +1030,9 @@ class NodeAgent:
             raise OSError("reading Node %s: HTTP %d" % (self.node.name, code))
         info = ((current.get("status") or {}).get("nodeInfo") or {}).get("kubeletVersion")
         ready = [c for c in (current.get("status") or {}).get("conditions") or [] if c.get("type") == "Ready"]
-        if code != 200 or info != VERSION or not ready or ready[0].get("status") != "True":
+        gpus = ((current.get("status") or {}).get("capacity") or {}).get("nvidia.com/gpu")
+        if code != 200 or info != VERSION or not ready or ready[0].get("status") != "True" or \
+                gpus != (str(nvidia_gpus()) if nvidia_gpus() else None):
             code, _body = self.call("PATCH", path + "/status", node_status(self.node, True),
                                     "application/strategic-merge-patch+json")
             if code != 200:
@@ -1160,7 +1180,10 @@ def run(role, args):
             httpd = supervisor(node, token, port, api_enabled=uses_etcd,
                                encrypt=truthy(config.get("secrets-encryption")))
             if httpd.api is not None:  # controller-manager and scheduler, on the elected server
-                controllers = lab_controller.Controller(httpd.api, node.name, log)
+                with open(node.tls_path("server-ca.crt"), "rb") as handle:
+                    controllers = lab_controller.Controller(httpd.api, node.name, log, ca_cert=handle.read())
+                controllers.set_packaged(item.strip() for value in as_list(config.get("disable"))
+                                         for item in str(value).split(","))
                 threading.Thread(target=controllers.run, args=(controller_stop,), name="controllers",
                                  daemon=True).start()
         # The kubelet registers the Node through the API: a server's own (when it serves one), an agent's server.

@@ -18,8 +18,12 @@ the status and scale subresources, pods/eviction, Namespaces (a namespaced objec
 Namespace; deleting a Namespace deletes what is in it), server-rendered Tables for `kubectl get`
 (nodes, pods, deployments; name and age otherwise). Request bodies are JSON; kubectl's protobuf
 Evictions and DeleteOptions are accepted for what their URL says.
+Authentication: a client certificate the cluster's client CA signed, or a ServiceAccount's bearer token
+that a kubernetes.io/service-account-token Secret holds while its ServiceAccount exists (the check the
+kube-apiserver makes of such a legacy token after its signature; the lab's token controller issues opaque
+tokens and signs nothing).
 Not answered: server-side apply, admission (quotas, PodDisruptionBudgets), defaulting beyond
-replicas, openapi, authorization (every verified client certificate may do everything).
+replicas, openapi, authorization (every authenticated client may do everything).
 Controllers are not part of the API server (see lab_controller.py).
 """
 import base64
@@ -752,6 +756,26 @@ class LabAPI:
             for obj, rev in items:
                 self.etcd.delete(res.key(namespace, obj["metadata"]["name"]), rev)
 
+    def token_user(self, token):
+        """The ServiceAccount a bearer token authenticates ("system:serviceaccount:<ns>:<name>"), or None."""
+        if not token:
+            return None
+        wanted = b64(token)
+        secrets, _rev = self.etcd.list(self.builtin[("", "v1", "secrets")].prefix())
+        for secret, _rev in secrets:
+            annotations = (secret.get("metadata") or {}).get("annotations") or {}
+            account = annotations.get("kubernetes.io/service-account.name")
+            if secret.get("type") != "kubernetes.io/service-account-token" or not account:
+                continue
+            if (secret.get("data") or {}).get("token") != wanted:
+                continue
+            namespace = secret["metadata"]["namespace"]
+            found, _rev = self.etcd.get(self.builtin[("", "v1", "serviceaccounts")].key(namespace, account))
+            if found is not None and annotations.get("kubernetes.io/service-account.uid") in (
+                    None, (found.get("metadata") or {}).get("uid")):
+                return "system:serviceaccount:%s:%s" % (namespace, account)
+        return None
+
     def evict(self, res, namespace, name):
         if res.plural != "pods":
             raise APIError(404, "NotFound", "the server could not find the requested resource")
@@ -886,8 +910,8 @@ def table(res, items, list_meta):
 
 class Handler(http.server.BaseHTTPRequestHandler):
     """HTTP/1.1 over TLS. `server.api` answers the API; `server.extra(handler)` may answer first
-    (K3s's supervisor paths share the port); a client certificate signed by the client CA is needed
-    for the API."""
+    (K3s's supervisor paths share the port); the API needs a client certificate signed by the client CA
+    or a ServiceAccount's token (LabAPI.token_user)."""
 
     protocol_version = "HTTP/1.1"
 
@@ -927,7 +951,13 @@ class Handler(http.server.BaseHTTPRequestHandler):
             self.close_connection = True
             return
         raw = self.body()
-        if not self.client_certificate():
+        scheme, _sep, token = (self.headers.get("Authorization") or "").partition(" ")
+        try:
+            allowed = self.client_certificate() or (
+                scheme.lower() == "bearer" and self.server.api.token_user(token.strip()) is not None)
+        except EtcdUnavailable as exc:
+            return self.reply(503, APIError(503, "ServiceUnavailable", str(exc)).status())
+        if not allowed:
             return self.reply(401, APIError(401, "Unauthorized", "Unauthorized").status())
         split = urllib.parse.urlsplit(self.path)
         query = dict(urllib.parse.parse_qsl(split.query))

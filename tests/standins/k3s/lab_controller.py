@@ -16,14 +16,29 @@ servers elect one; through the server's own LabAPI, the same code path as HTTP c
   whose allocatable extended resources (e.g. nvidia.com/gpu) cover its requests; the least busy
   such node wins. Otherwise it stays Pending with PodScheduled=False (Unschedulable).
 - Node lifecycle: Pods on a node that is not Ready get Ready=False.
+- K3s's deploy controller: the objects of the manifests K3s packages (server/manifests: coredns,
+  local-storage, metrics-server, traefik), created once unless the server's `disable` lists them
+  (an object a user deleted comes back at the next server start, as with K3s; disabling one later does
+  not remove what was deployed).
+- K3s's helm-controller: a HelmChart gets its install Job `helm-install-<name>` (K3s's klipper-helm image,
+  the chart's settings as its environment, `status.jobName`); a changed spec replaces the Job. When the
+  Job completes, the CustomResourceDefinitions the chart ships are registered, as `helm install` would
+  register them (chart-crds.json records them from each chart's own CRD files). Nothing else of a chart
+  is installed: its Deployments, Services and Pods never exist in the lab.
+- Token controller: a kubernetes.io/service-account-token Secret of an existing ServiceAccount gets
+  `token` (opaque: the lab API accepts it while the Secret holds it, lab_apiserver.LabAPI.token_user),
+  `ca.crt` (the cluster's server CA) and `namespace`, as kube-controller-manager fills it.
 Kubelet (each node's stand-in, for the Pods bound to it): a Pod starts at once and is Running and
 Ready; a Pod whose restartPolicy is Never or OnFailure runs to completion (Succeeded, exit 0).
 No container runs: images, probes, volumes and commands are not executed.
 """
+import base64
 import copy
 import datetime
 import hashlib
 import json
+import pkgutil
+import secrets
 import uuid
 
 from lab_apiserver import APIError, EtcdUnavailable
@@ -32,6 +47,8 @@ LEASE = "kube-controller-manager"
 LEASE_SECONDS = 15
 RENEW_AFTER = 5
 TERMINAL = ("Succeeded", "Failed")
+HELM_IMAGE = "rancher/klipper-helm:v0.9.8-build20250709"  # the helm-controller's default job image
+CONFIG_HASH = "helmcharts.helm.cattle.io/configHash"
 
 
 def utcnow():
@@ -152,16 +169,22 @@ def extended_requests(pod):
 
 
 class Controller:
-    def __init__(self, api, identity, log):
+    def __init__(self, api, identity, log, ca_cert=b""):
         self.api = api
+        self.ca_cert = ca_cert
         self.identity = identity
         self.log = log
         self.res = {name: api.builtin[key] for name, key in {
             "pods": ("", "v1", "pods"), "nodes": ("", "v1", "nodes"), "pvcs": ("", "v1", "persistentvolumeclaims"),
             "deployments": ("apps", "v1", "deployments"), "replicasets": ("apps", "v1", "replicasets"),
             "statefulsets": ("apps", "v1", "statefulsets"), "daemonsets": ("apps", "v1", "daemonsets"),
-            "jobs": ("batch", "v1", "jobs"), "leases": ("coordination.k8s.io", "v1", "leases")}.items()}
+            "jobs": ("batch", "v1", "jobs"), "leases": ("coordination.k8s.io", "v1", "leases"),
+            "helmcharts": ("helm.cattle.io", "v1", "helmcharts"),
+            "crds": ("apiextensions.k8s.io", "v1", "customresourcedefinitions"),
+            "secrets": ("", "v1", "secrets"), "serviceaccounts": ("", "v1", "serviceaccounts")}.items()}
         self.leading = False
+        self.packaged = []  # objects of K3s's packaged manifests still to create (set_packaged)
+        self.chart_crds = chart_crds()
 
     # --- plumbing -----------------------------------------------------------------------
     def items(self, name):
@@ -274,7 +297,14 @@ class Controller:
         if leading:
             self.reconcile()
 
+    def set_packaged(self, disabled):
+        """The objects of K3s's packaged manifests this server deploys (those `disable` does not name)."""
+        self.packaged = packaged_objects(disabled)
+
     def reconcile(self):
+        self.deploy()
+        self.helmcharts(self.items("helmcharts"), self.items("jobs"))
+        self.tokens(self.items("secrets"), self.items("serviceaccounts"))
         nodes = self.items("nodes")
         pods = self.items("pods")
         self.garbage_collect(pods)
@@ -495,6 +525,72 @@ class Controller:
                     {"type": "Complete", "status": "True", "lastTransitionTime": stamp()}])
             self.patch_status("jobs", job, {k: v for k, v in new_status.items() if v or k == "succeeded"})
 
+    # --- K3s's deploy controller and helm-controller ------------------------------------------------
+    def deploy(self):
+        """Creates the packaged objects that are missing; each one once per server start."""
+        while self.packaged:
+            (group, version, plural), obj = self.packaged[0]
+            try:
+                self.api.create(self.api.resources()[(group, version, plural)], meta(obj).get("namespace"), obj)
+                self.log("info", "Deployed %s %s/%s" % (obj["kind"], meta(obj).get("namespace", ""), meta(obj)["name"]))
+            except APIError as exc:
+                if exc.code != 409:
+                    raise
+            self.packaged.pop(0)
+
+    def helmcharts(self, charts, jobs):
+        for chart in charts:
+            if meta(chart).get("deletionTimestamp"):
+                continue
+            name, namespace = meta(chart)["name"], meta(chart)["namespace"]
+            job = install_job(chart)
+            current = next((j for j in jobs if meta(j).get("namespace") == namespace
+                            and meta(j)["name"] == meta(job)["name"]), None)
+            if current is not None and meta(current).get("annotations", {}).get(CONFIG_HASH) != \
+                    meta(job)["annotations"][CONFIG_HASH]:
+                if not meta(current).get("deletionTimestamp"):
+                    self.delete("jobs", current)  # the spec changed: the next round installs again
+                continue
+            if current is None:
+                self.api.create(self.res["jobs"], namespace, job)
+                self.log("info", "Created helm install job %s/%s" % (namespace, meta(job)["name"]))
+                continue
+            if status(chart).get("jobName") != meta(job)["name"]:
+                self.patch_status("helmcharts", chart, dict(status(chart), jobName=meta(job)["name"]))
+            if condition(current, "Complete") == "True":
+                self.register_crds(chart)
+
+    def register_crds(self, chart):
+        """The chart's CRDs, as `helm install` creates them (an existing one is left as it is)."""
+        recorded = self.chart_crds.get(chart_name(chart))
+        if not recorded:
+            return
+        for crd in recorded["crds"]:
+            body = crd_object(crd, chart_name(chart))
+            try:
+                self.api.read(self.res["crds"], None, meta(body)["name"])
+            except APIError as exc:
+                if exc.code != 404:
+                    raise
+                self.api.create(self.res["crds"], None, body)
+                self.log("info", "Registered %s (chart %s)" % (meta(body)["name"], chart_name(chart)))
+
+    def tokens(self, token_secrets, accounts):
+        uids = {(meta(sa)["namespace"], meta(sa)["name"]): meta(sa)["uid"] for sa in accounts}
+        for secret in token_secrets:
+            annotations = meta(secret).get("annotations") or {}
+            key = (meta(secret)["namespace"], annotations.get("kubernetes.io/service-account.name"))
+            if secret.get("type") != "kubernetes.io/service-account-token" or key not in uids \
+                    or (secret.get("data") or {}).get("token"):
+                continue
+            body = copy.deepcopy(secret)
+            body["metadata"].pop("resourceVersion", None)
+            body["metadata"].setdefault("annotations", {})["kubernetes.io/service-account.uid"] = uids[key]
+            body["data"] = dict(body.get("data") or {}, **{
+                "token": b64(service_account_token()), "ca.crt": b64(self.ca_cert), "namespace": b64(key[0])})
+            self.api.replace(self.res["secrets"], key[0], meta(secret)["name"], None, body)
+            self.log("info", "Issued the token of ServiceAccount %s/%s" % key)
+
     # --- scheduler and node lifecycle -------------------------------------------------------------
     def schedule(self, pods, nodes):
         load = {meta(n)["name"]: [p for p in pods if spec(p).get("nodeName") == meta(n)["name"] and alive(p)]
@@ -526,6 +622,116 @@ class Controller:
                 self.api.patch(self.res["pods"], meta(pod)["namespace"], meta(pod)["name"], "status", {"status": {
                     "conditions": [{"type": "Ready", "status": "False", "reason": "NodeNotReady",
                                     "lastTransitionTime": stamp()}]}}, "application/strategic-merge-patch+json")
+
+
+def b64(data):
+    return base64.b64encode(data.encode() if isinstance(data, str) else data).decode()
+
+
+def service_account_token():
+    """An opaque bearer token (the lab signs nothing; see lab_apiserver.LabAPI.token_user)."""
+    return "lab-sa." + secrets.token_urlsafe(32)
+
+
+def chart_crds():
+    """chart name -> {version, source, crds} (chart-crds.json beside this file, or inside the k3s zip)."""
+    data = json.loads(pkgutil.get_data("lab_controller", "chart-crds.json"))
+    return {name: value for name, value in data.items() if not name.startswith("_")}
+
+
+def chart_name(chart):
+    """The chart a HelmChart names: spec.chart, or the name in the URL of a packaged one
+    (K3s's traefik-crd: https://%{KUBERNETES_API}%/static/charts/traefik-crd-37.1.1+up37.1.1.tgz)."""
+    ref = str(spec(chart).get("chart") or "")
+    if ref.endswith(".tgz"):
+        base = ref.rsplit("/", 1)[-1][:-len(".tgz")]
+        parts = base.split("-")
+        while parts and parts[-1][:1].isdigit():
+            parts.pop()
+        return "-".join(parts)
+    return ref
+
+
+def install_job(chart):
+    """The Job K3s's helm-controller runs for a HelmChart (k3s-io/helm-controller pkg/controllers/chart)."""
+    name, namespace = meta(chart)["name"], meta(chart)["namespace"]
+    chart_spec = spec(chart)
+    digest = "SHA256=" + hashlib.sha256(json.dumps(chart_spec, sort_keys=True).encode()).hexdigest().upper()
+    env = [{"name": "NAME", "value": name}, {"name": "VERSION", "value": str(chart_spec.get("version") or "")},
+           {"name": "REPO", "value": str(chart_spec.get("repo") or "")},
+           {"name": "HELM_DRIVER", "value": "secret"},
+           {"name": "CHART_NAMESPACE", "value": namespace},
+           {"name": "CHART", "value": str(chart_spec.get("chart") or "")},
+           {"name": "TARGET_NAMESPACE", "value": str(chart_spec.get("targetNamespace") or namespace)}]
+    return {"apiVersion": "batch/v1", "kind": "Job", "metadata": {
+        "name": "helm-install-" + name, "namespace": namespace,
+        "labels": {"helmcharts.helm.cattle.io/chart": name},
+        "annotations": {CONFIG_HASH: digest},
+        "ownerReferences": [dict(owner_ref(chart), blockOwnerDeletion=False)]},
+        "spec": {"backoffLimit": 1000, "template": {
+            "metadata": {"labels": {"helmcharts.helm.cattle.io/chart": name},
+                         "annotations": {CONFIG_HASH: digest}},
+            "spec": {"restartPolicy": "OnFailure", "serviceAccountName": "helm-" + name,
+                     "containers": [{"name": "helm", "image": HELM_IMAGE, "args": ["install"], "env": env}]}}}}
+
+
+def crd_object(crd, chart):
+    """A CustomResourceDefinition from its chart-crds.json summary (no schema: the lab validates nothing)."""
+    return {"apiVersion": "apiextensions.k8s.io/v1", "kind": "CustomResourceDefinition", "metadata": {
+        "name": "%s.%s" % (crd["plural"], crd["group"]),
+        "labels": {"app.kubernetes.io/managed-by": "Helm"},
+        "annotations": {"meta.helm.sh/release-name": chart}},
+        "spec": {"group": crd["group"], "scope": crd["scope"],
+                 "names": {"kind": crd["kind"], "plural": crd["plural"], "singular": crd["singular"],
+                           "shortNames": crd["shortNames"], "listKind": crd["kind"] + "List"},
+                 "versions": [{"name": v["name"], "served": v["served"], "storage": v["storage"],
+                               "schema": {"openAPIV3Schema": {"type": "object",
+                                                              "x-kubernetes-preserve-unknown-fields": True}},
+                               "subresources": {sub: {} for sub in v["subresources"]}} for v in crd["versions"]]}}
+
+
+# K3s's packaged manifests (k3s-io/k3s manifests/), by the name `disable` takes: the objects the lab needs of
+# them. Images are K3s v1.34's; no container runs in the lab.
+def _system_deployment(name, labels, image):
+    return {"apiVersion": "apps/v1", "kind": "Deployment", "metadata": {
+        "name": name, "namespace": "kube-system", "labels": labels}, "spec": {
+        "replicas": 1, "selector": {"matchLabels": labels}, "template": {
+            "metadata": {"labels": labels},
+            "spec": {"priorityClassName": "system-node-critical", "nodeSelector": {"kubernetes.io/os": "linux"},
+                     "tolerations": [{"key": "CriticalAddonsOnly", "operator": "Exists"},
+                                     {"key": "node-role.kubernetes.io/control-plane", "operator": "Exists",
+                                      "effect": "NoSchedule"}],
+                     "containers": [{"name": name, "image": image}]}}}}
+
+
+def _packaged_helmchart(name, extra):
+    return {"apiVersion": "helm.cattle.io/v1", "kind": "HelmChart", "metadata": {
+        "name": name, "namespace": "kube-system"},
+        "spec": dict({"chart": "https://%%{KUBERNETES_API}%%/static/charts/%s-37.1.1+up37.1.1.tgz" % name}, **extra)}
+
+
+PACKAGED = {
+    "coredns": [(("apps", "v1", "deployments"), _system_deployment(
+        "coredns", {"k8s-app": "kube-dns"}, "rancher/mirrored-coredns-coredns:1.12.3"))],
+    "local-storage": [
+        (("storage.k8s.io", "v1", "storageclasses"), {
+            "apiVersion": "storage.k8s.io/v1", "kind": "StorageClass", "metadata": {
+                "name": "local-path", "annotations": {"storageclass.kubernetes.io/is-default-class": "true"}},
+            "provisioner": "rancher.io/local-path", "volumeBindingMode": "WaitForFirstConsumer",
+            "reclaimPolicy": "Delete"}),
+        (("apps", "v1", "deployments"), _system_deployment(
+            "local-path-provisioner", {"app": "local-path-provisioner"}, "rancher/local-path-provisioner:v0.0.32"))],
+    "metrics-server": [(("apps", "v1", "deployments"), _system_deployment(
+        "metrics-server", {"k8s-app": "metrics-server"}, "rancher/mirrored-metrics-server:v0.8.0"))],
+    "traefik": [(("helm.cattle.io", "v1", "helmcharts"), _packaged_helmchart("traefik-crd", {})),
+                (("helm.cattle.io", "v1", "helmcharts"), _packaged_helmchart(
+                    "traefik", {"valuesContent": "priorityClassName: system-cluster-critical\n"}))],
+}
+
+
+def packaged_objects(disabled):
+    disabled = set(disabled or ())
+    return [(key, copy.deepcopy(obj)) for name, objs in PACKAGED.items() if name not in disabled for key, obj in objs]
 
 
 def kubelet_update(pod, node_ip):

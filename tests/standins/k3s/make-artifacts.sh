@@ -18,7 +18,7 @@ data = importlib.resources.files("kmock._internal").joinpath("resources.json.gz"
 with open(sys.argv[1], "wb") as handle:
     handle.write(gzip.decompress(data))
 PY
-cp "$here/lab_apiserver.py" "$here/lab_controller.py" "$here/lab_secrets.py" "$build/"
+cp "$here/lab_apiserver.py" "$here/lab_controller.py" "$here/lab_secrets.py" "$here/chart-crds.json" "$build/"
 for version in "$@"; do
   dir="$out/$version"
   mkdir -p "$dir"

@@ -87,3 +87,26 @@ def test_verify_runs_every_check_in_order():
     assert [r["check"] for r in results] == ["nodes", "pods kube-system", "pods infra", "storageclass", "certificates", "https https://a"]
     assert v.report(results)[0] == "PASS nodes: 1 nodes Ready"
     assert v.report(results)[4].startswith("FAIL certificates: ")
+
+
+def test_a_skipped_check_says_why_and_is_never_run():
+    class Refusing(Reader):
+        def certificates(self):
+            raise AssertionError("a skipped check must not read the cluster")
+
+    def fetch(url):
+        raise AssertionError("a skipped URL must not be fetched")
+
+    results = v.verify(Refusing(), ["kube-system", "monitoring"], expected_nodes=1, https_urls=["https://a"],
+                       fetch=fetch, skip={"certificates": "no cert-manager here", "https": "no ingress",
+                                          "pods monitoring": "no chart installed"})
+    lines = v.report(results)
+    assert lines[1].startswith("PASS pods kube-system")
+    assert "SKIP pods monitoring: no chart installed" in lines
+    assert "SKIP certificates: no cert-manager here" in lines and "SKIP https https://a: no ingress" in lines
+    assert not any(line.startswith("PASS certificates") or line.startswith("PASS https") for line in lines)
+
+
+def test_skip_names_one_check_not_its_neighbours():
+    results = v.verify(Reader(), ["kube-system", "infra"], expected_nodes=1, skip={"pods infra": "why"})
+    assert [r["status"] for r in results[:3]] == ["PASS", "PASS", "SKIP"]

@@ -79,6 +79,15 @@ def test_triplet_shape():
     assert middleware["metadata"]["name"] == "https-redirect" and middleware["metadata"]["namespace"] == "dev"
 
 
+def test_the_apps_of_a_namespace_share_one_redirect_middleware():
+    """Gitea and the dev proxy both live in dev: the Middleware each renders is the same object, so applying
+    one after the other changes nothing (no label tug of war on every run)."""
+    gitea = m.ingress_triplet("git", "gitea", "dev", "home.example.com", "gitea-http", 3000)[0]
+    proxy = m.ingress_triplet("proxy", "dev-proxy", "dev", "home.example.com", "dev-proxy", 8080)[0]
+    assert gitea == proxy and gitea["metadata"]["labels"]["app.kubernetes.io/name"] == "traefik"
+    assert rules(file_of([gitea])) == []
+
+
 # ---- one violating manifest per rule -------------------------------------------------
 
 def test_rule_header_missing():
