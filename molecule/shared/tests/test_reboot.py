@@ -67,26 +67,14 @@ def test_limit_with_force_reboots_exactly_that_node():
 
 @pytest.mark.skipif(not GPU, reason="the scenario has no GPU worker")
 def test_the_gpu_worker_comes_back_and_its_model_server_is_waited_for():
-    """A stand-in for the vLLM Deployment of the current mode (the lab converges no ML stack):
-    gpu_mode_namespace/gpu_mode_deployment with one replica on the GPU node."""
+    """The vLLM Deployment epic 12 converged (gpu_mode_namespace/gpu_mode_deployment, one replica on the GPU
+    node): the reboot drains its Pod and waits for it Ready again before it calls the node back."""
     name = GPU[0]
-    core = kubernetes.client.CoreV1Api(client_for())
-    apps = kubernetes.client.AppsV1Api(client_for())
-    core.create_namespace({"metadata": {"name": "ml"}})
-    apps.create_namespaced_deployment("ml", {
-        "metadata": {"name": "vllm-server"},
-        "spec": {"replicas": 1, "selector": {"matchLabels": {"app": "vllm"}},
-                 "template": {"metadata": {"labels": {"app": "vllm"}},
-                              "spec": {"nodeSelector": {"homelab.platform/node-class": "gpu"},
-                                       "tolerations": [{"operator": "Exists"}],
-                                       "containers": [{"name": "vllm", "image": "vllm/vllm-openai:v0.10.2"}]}}},
-    })
-    try:
-        before = node_state()
-        rc, out = run_playbook("reboot.yml", "--limit", name, "-e", "reboot_force=true")
-        assert rc == 0, out[-3000:]
-        assert restarted(before, node_state()) == [name]
-        assert "ml/vllm-server: 1 of 1 replicas Ready" in out, out[-3000:]
-        assert unschedulable() == []
-    finally:
-        core.delete_namespace("ml")
+    before = node_state()
+    rc, out = run_playbook("reboot.yml", "--limit", name, "-e", "reboot_force=true")
+    assert rc == 0, out[-3000:]
+    assert restarted(before, node_state()) == [name]
+    assert "ml/vllm-server: 1 of 1 replicas Ready" in out, out[-3000:]
+    assert unschedulable() == []
+    dep = kubernetes.client.AppsV1Api(client_for()).read_namespaced_deployment("vllm-server", "ml")
+    assert dep.status.ready_replicas == 1
