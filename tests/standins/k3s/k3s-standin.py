@@ -1030,10 +1030,11 @@ class NodeAgent:
             raise OSError("reading Node %s: HTTP %d" % (self.node.name, code))
         info = ((current.get("status") or {}).get("nodeInfo") or {}).get("kubeletVersion")
         ready = [c for c in (current.get("status") or {}).get("conditions") or [] if c.get("type") == "Ready"]
+        wanted = node_status(self.node, True)  # asks nvidia-smi once per check
         gpus = ((current.get("status") or {}).get("capacity") or {}).get("nvidia.com/gpu")
         if code != 200 or info != VERSION or not ready or ready[0].get("status") != "True" or \
-                gpus != (str(nvidia_gpus()) if nvidia_gpus() else None):
-            code, _body = self.call("PATCH", path + "/status", node_status(self.node, True),
+                gpus != wanted["status"]["capacity"].get("nvidia.com/gpu"):
+            code, _body = self.call("PATCH", path + "/status", wanted,
                                     "application/strategic-merge-patch+json")
             if code != 200:
                 raise OSError("updating the status of Node %s: HTTP %d" % (self.node.name, code))

@@ -32,7 +32,6 @@ Kubelet (each node's stand-in, for the Pods bound to it): a Pod starts at once a
 Ready; a Pod whose restartPolicy is Never or OnFailure runs to completion (Succeeded, exit 0).
 No container runs: images, probes, volumes and commands are not executed.
 """
-import base64
 import copy
 import datetime
 import hashlib
@@ -41,7 +40,7 @@ import pkgutil
 import secrets
 import uuid
 
-from lab_apiserver import APIError, EtcdUnavailable
+from lab_apiserver import APIError, EtcdUnavailable, b64
 
 LEASE = "kube-controller-manager"
 LEASE_SECONDS = 15
@@ -539,6 +538,7 @@ class Controller:
             self.packaged.pop(0)
 
     def helmcharts(self, charts, jobs):
+        registered = {meta(crd)["name"] for crd in self.items("crds")}  # one list per round, not a read per CRD
         for chart in charts:
             if meta(chart).get("deletionTimestamp"):
                 continue
@@ -558,22 +558,23 @@ class Controller:
             if status(chart).get("jobName") != meta(job)["name"]:
                 self.patch_status("helmcharts", chart, dict(status(chart), jobName=meta(job)["name"]))
             if condition(current, "Complete") == "True":
-                self.register_crds(chart)
+                self.register_crds(chart, registered)
 
-    def register_crds(self, chart):
-        """The chart's CRDs, as `helm install` creates them (an existing one is left as it is)."""
-        recorded = self.chart_crds.get(chart_name(chart))
-        if not recorded:
-            return
-        for crd in recorded["crds"]:
-            body = crd_object(crd, chart_name(chart))
+    def register_crds(self, chart, registered):
+        """The chart's CRDs, as `helm install` creates them (one in `registered` is left as it is)."""
+        name = chart_name(chart)
+        for crd in (self.chart_crds.get(name) or {}).get("crds", []):
+            body = crd_object(crd, name)
+            if meta(body)["name"] in registered:
+                continue
             try:
-                self.api.read(self.res["crds"], None, meta(body)["name"])
-            except APIError as exc:
-                if exc.code != 404:
-                    raise
                 self.api.create(self.res["crds"], None, body)
-                self.log("info", "Registered %s (chart %s)" % (meta(body)["name"], chart_name(chart)))
+            except APIError as exc:
+                if exc.code != 409:  # another chart (or a user) registered it meanwhile
+                    raise
+                continue
+            registered.add(meta(body)["name"])
+            self.log("info", "Registered %s (chart %s)" % (meta(body)["name"], name))
 
     def tokens(self, token_secrets, accounts):
         uids = {(meta(sa)["namespace"], meta(sa)["name"]): meta(sa)["uid"] for sa in accounts}
@@ -622,10 +623,6 @@ class Controller:
                 self.api.patch(self.res["pods"], meta(pod)["namespace"], meta(pod)["name"], "status", {"status": {
                     "conditions": [{"type": "Ready", "status": "False", "reason": "NodeNotReady",
                                     "lastTransitionTime": stamp()}]}}, "application/strategic-merge-patch+json")
-
-
-def b64(data):
-    return base64.b64encode(data.encode() if isinstance(data, str) else data).decode()
 
 
 def service_account_token():
