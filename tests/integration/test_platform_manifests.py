@@ -173,8 +173,21 @@ def test_the_inventory_wins_over_role_defaults(tmp_path):
     (inventory / "host_vars" / "localhost.yml").write_text(
         "---\nnvidia_gpu_node_selector: {gpu.example/probe: inventory-wins}\n")
     proc = run_playbook(os.path.join(ROOT, "playbooks", "render.yml"), inventory, "-e", "homelab_render_dir=%s" % tmp_path,
-                        "-e", "@" + SECRETS, "-e", '{"homelab_render_roles": []}')
+                        "-e", "@" + SECRETS, "-e", '{"homelab_render_roles": ["nvidia_gpu"]}')
     assert proc.returncode == 0, proc.stdout[-2000:]
     charts = m.load_objects((tmp_path / "nvidia_gpu" / "cluster.yaml").read_text())
     plugin = next(o for o in charts if o.get("metadata", {}).get("name") == "nvidia-device-plugin" and o["kind"] == "HelmChart")
     assert yaml.safe_load(plugin["spec"]["valuesContent"])["nodeSelector"] == {"gpu.example/probe": "inventory-wins"}
+
+
+def test_k8s_manifests_is_internal_a_play_cannot_include_it(tmp_path):
+    playbook = tmp_path / "direct.yml"
+    playbook.write_text(
+        "---\n- hosts: localhost\n  connection: local\n  gather_facts: false\n  tasks:\n"
+        "    - ansible.builtin.include_role:\n        name: homelab.platform.k8s_manifests\n"
+        "      vars:\n        k8s_manifests_namespace: ml\n        k8s_manifests_render_dir: %s\n"
+        "        k8s_manifests_files: [[probe.yaml.j2, 'kind: ConfigMap']]\n" % (tmp_path / "out"))
+    proc = run_playbook(playbook, INVENTORY)
+    assert proc.returncode != 0
+    assert "homelab.platform.k8s_manifests is internal" in proc.stdout
+    assert not os.path.exists(tmp_path / "out")
