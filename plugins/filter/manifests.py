@@ -9,9 +9,11 @@ from ansible_collections.homelab.platform.plugins.plugin_utils.filters import as
 from ansible_collections.homelab.platform.plugins.module_utils import manifests as core
 
 
-def manifest_violations(files, namespaces=None):
-    """Seed 002 violations of rendered files ({name: text}) as readable lines."""
-    return [str(v) for name, text in sorted(files.items()) for v in core.check_file(text, name, namespaces)]
+def manifest_violations(files, namespaces=None, requirements=None):
+    """Seed 002 violations of rendered files ({name: text}) as readable lines; with the requirements
+    catalogue's text, the headers' FR/NFR ids are traced to it too."""
+    catalogue = None if requirements is None else core.parse_requirements(requirements)
+    return [str(v) for name, text in sorted(files.items()) for v in core.check_file(text, name, namespaces, catalogue)]
 
 
 def _wrap(func):

@@ -55,6 +55,10 @@ HEADER = re.compile(
     r"# FRs:\n(?:# - [A-Z][A-Z0-9-]*\d: \S.*\n)+#\n"
     r"# NFRs:\n(?:# - [A-Z][A-Z0-9-]*\d: \S.*\n)+")
 HOST = re.compile(r"Host\(`([^`]+)`\)")
+# docs/requirements.md: "| ID | Epics | Requirement | Source |" rows; a header cites "# - ID: text".
+CATALOGUE_ROW = re.compile(r"^\|\s*(?P<id>N?FR[A-Z0-9-]*\d)\s*\|\s*(?P<epics>\d+(?:\s*,\s*\d+)*)\s*\|", re.M)
+CITED = re.compile(r"^# - (?P<id>[A-Z][A-Z0-9-]*\d):", re.M)
+EPIC_LINE = re.compile(r"^# Epic: (?P<epics>.*)$", re.M)
 RULES = ("header", "labels", "naming", "no-ingress", "ingressroute-triplet", "tls", "hostpath",
          "gpu-recreate", "pvc-storage", "dind-dns", "namespace", "secret")
 
@@ -402,18 +406,43 @@ def _check_routes(objects):
                 yield route, "ingressroute-triplet", "no HTTP->HTTPS redirect IngressRoute (entryPoint web) for %s" % host
 
 
-def check_header(text, objects):
-    """Seed 002's comment header block; its Namespace line names the file's namespace."""
+def parse_requirements(text):
+    """The requirements catalogue (docs/requirements.md) as {id: set of epic numbers}."""
+    catalogue = {}
+    for row in CATALOGUE_ROW.finditer(text or ""):
+        catalogue[row.group("id")] = {int(epic) for epic in row.group("epics").split(",")}
+    return catalogue
+
+
+def check_traceability(header, catalogue):
+    """Every FR/NFR id the header cites is in the catalogue and belongs to an epic its Epic line names."""
+    epics = {int(number) for number in re.findall(r"(?:^|; )(\d+) - ", EPIC_LINE.search(header).group("epics"))}
+    found = []
+    for cited in CITED.finditer(header):
+        ident = cited.group("id")
+        if ident not in catalogue:
+            found.append("%s is not in the requirements catalogue (docs/requirements.md): add it there or cite "
+                         "one that is" % ident)
+        elif not catalogue[ident] & epics:
+            found.append("%s belongs to epic %s (docs/requirements.md), but the header's Epic line names %s" % (
+                ident, ", ".join(str(e) for e in sorted(catalogue[ident])), ", ".join(str(e) for e in sorted(epics))))
+    return found
+
+
+def check_header(text, objects, catalogue=None):
+    """Seed 002's comment header block; its Namespace line names the file's namespace and, given the
+    requirements catalogue ({id: epics}, parse_requirements), its FR/NFR ids trace to it."""
     match = HEADER.match(text)
     if not match:
         return ["the file does not start with the seed 002 header block "
                 "(# {App} {Type} for home-lab / Namespace / Story / Epic / FRs / NFRs)"]
+    found = check_traceability(match.group(0), catalogue) if catalogue is not None else []
     namespaces = {_dig(o, ("metadata", "namespace")) for o in objects if o.get("kind") not in CLUSTER_SCOPED}
     namespaces.discard(None)
     if namespaces and namespaces != {match.group("namespace")}:
-        return ["header says Namespace: %s but the objects are in %s" % (
-            match.group("namespace"), ", ".join(sorted(namespaces)))]
-    return []
+        found.append("header says Namespace: %s but the objects are in %s" % (
+            match.group("namespace"), ", ".join(sorted(namespaces))))
+    return found
 
 
 def check_objects(objects, source="<objects>", namespaces=None):
@@ -430,11 +459,12 @@ def check_objects(objects, source="<objects>", namespaces=None):
     return found
 
 
-def check_file(text, source="<manifest>", namespaces=None):
-    """Violations of seed 002 by one rendered manifest file (header included)."""
+def check_file(text, source="<manifest>", namespaces=None, catalogue=None):
+    """Violations of seed 002 by one rendered manifest file (header included; its FR/NFR ids against the
+    requirements catalogue when one is given)."""
     try:
         objects = load_objects(text)
     except yaml.YAMLError as exc:
         return [Violation(source, "-", "header", "not valid YAML: %s" % exc)]
-    found = [Violation(source, "-", "header", msg) for msg in check_header(text, objects)]
+    found = [Violation(source, "-", "header", msg) for msg in check_header(text, objects, catalogue)]
     return found + check_objects(objects, source, namespaces)

@@ -4,6 +4,7 @@ validated: core kinds with kubernetes-validate for the pinned K3s minor, our cus
 resources with the schemas in tests/integration/schemas."""
 
 import glob
+import json
 import os
 import shutil
 
@@ -52,7 +53,8 @@ def test_every_manifest_template_of_every_role_is_rendered(rendered):
 
 
 def test_every_manifest_follows_seed_002(rendered):
-    violations = [str(v) for name, text in rendered.items() for v in m.check_file(text, name)]
+    catalogue = m.parse_requirements(open(os.path.join(ROOT, "docs", "requirements.md"), encoding="utf-8").read())
+    violations = [str(v) for name, text in rendered.items() for v in m.check_file(text, name, catalogue=catalogue)]
     assert violations == []
 
 
@@ -191,3 +193,15 @@ def test_k8s_manifests_is_internal_a_play_cannot_include_it(tmp_path):
     assert proc.returncode != 0
     assert "homelab.platform.k8s_manifests is internal" in proc.stdout
     assert not os.path.exists(tmp_path / "out")
+
+
+def test_a_requirement_missing_from_the_catalogue_stops_the_role(tmp_path):
+    # the collection's catalogue without FR-E06-2 (Ollama's model volume)
+    catalogue = "".join(line for line in open(os.path.join(ROOT, "docs", "requirements.md"), encoding="utf-8")
+                        if not line.startswith("| FR-E06-2 |"))
+    proc = render(tmp_path, "-e", '{"homelab_render_roles": ["ollama"]}',
+                  "-e", json.dumps({"k8s_manifests__catalogue": catalogue}))
+    assert proc.returncode != 0
+    assert "FR-E06-2 is not in the requirements catalogue (docs/requirements.md)" in proc.stdout
+    assert "FR-E06-1 is not" not in proc.stdout
+    assert not os.path.exists(tmp_path / "ollama")

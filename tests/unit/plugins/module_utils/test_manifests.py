@@ -104,6 +104,50 @@ def test_rule_header_namespace_must_match_the_objects():
     assert [v.rule for v in found] == ["header"] and "objects are in dev" in found[0].message
 
 
+CATALOGUE = """| ID | Epics | Requirement | Source |
+|----|-------|-------------|--------|
+| FR139 | 20 | R1 mode added as the third GPU mode | seed 000 |
+| FR-E07-1 | 7 | something users need | ours |
+| NFR-E07-1 | 7, 19 | something measurable | ours |
+"""
+
+
+def test_requirements_catalogue_rows():
+    assert m.parse_requirements(CATALOGUE) == {"FR139": {20}, "FR-E07-1": {7}, "NFR-E07-1": {7, 19}}
+
+
+def test_rule_header_ids_in_the_catalogue_pass():
+    assert m.check_file(file_of(proxy()), "demo.yaml", catalogue=m.parse_requirements(CATALOGUE)) == []
+
+
+def test_rule_header_id_missing_from_the_catalogue():
+    header = HEADER.format(ns="dev").replace("# - FR-E07-1:", "# - FR-E07-9:")
+    found = m.check_file(file_of(proxy(), header=header), "demo.yaml", catalogue=m.parse_requirements(CATALOGUE))
+    assert [v.rule for v in found] == ["header"]
+    assert "FR-E07-9 is not in the requirements catalogue (docs/requirements.md)" in found[0].message
+
+
+def test_rule_header_id_of_another_epic():
+    # FR139 is R1 mode (epic 20): a Development Proxy file (epic 7) cannot cite it
+    header = HEADER.format(ns="dev").replace("# - FR-E07-1:", "# - FR139:")
+    found = m.check_file(file_of(proxy(), header=header), "demo.yaml", catalogue=m.parse_requirements(CATALOGUE))
+    assert [str(v.message) for v in found] == [
+        "FR139 belongs to epic 20 (docs/requirements.md), but the header's Epic line names 7"]
+
+
+def test_rule_header_ids_on_a_header_of_two_epics():
+    header = HEADER.format(ns="dev").replace("# Epic: 7 - Development Proxy", "# Epic: 7 - Development Proxy; 20 - R1")
+    header = header.replace("# - FR-E07-1:", "# - FR139:")
+    assert m.check_file(file_of(proxy(), header=header), "demo.yaml", catalogue=m.parse_requirements(CATALOGUE)) == []
+
+
+def test_the_collections_headers_trace_to_its_catalogue():
+    root = __file__.rsplit("/tests/", 1)[0]
+    catalogue = m.parse_requirements(open(root + "/docs/requirements.md", encoding="utf-8").read())
+    assert {"FR139", "NFR65", "NFR-E03-5"} <= set(catalogue)
+    assert catalogue["FR139"] == {20} and catalogue["NFR65"] == {14}
+
+
 def test_rule_labels_missing_one():
     objects = proxy()
     del objects[1]["metadata"]["labels"]["app.kubernetes.io/part-of"]
