@@ -9,10 +9,13 @@ from ansible_collections.homelab.platform.plugins.plugin_utils.filters import as
 from ansible_collections.homelab.platform.plugins.module_utils import manifests as core
 
 
-def manifest_violations(files, namespaces=None, requirements=None):
+def manifest_violations(files, namespaces=None, requirements=None, placement=None):
     """Seed 002 violations of rendered files ({name: text}) as readable lines; with the requirements
-    catalogue's text, the headers' FR/NFR ids are traced to it too."""
+    catalogue's text, the headers' FR/NFR ids are traced to it too; `placement` ({app: namespace}) moves
+    apps of the namespace table where the inventory puts them."""
     catalogue = None if requirements is None else core.parse_requirements(requirements)
+    if placement:
+        namespaces = core.namespace_map(placement, namespaces)
     return [str(v) for name, text in sorted(files.items()) for v in core.check_file(text, name, namespaces, catalogue)]
 
 

@@ -272,6 +272,17 @@ def _app_of(obj):
     return (_dig(obj, ("metadata", "labels")) or {}).get("app.kubernetes.io/name")
 
 
+def namespace_map(placement=None, base=None):
+    """The namespace table ({namespace: apps}) with the apps of `placement` ({app: namespace}, the
+    inventory's choices) moved to their configured namespace; `base` defaults to seed 002's table."""
+    placement = placement or {}
+    table = {namespace: tuple(app for app in apps if app not in placement)
+             for namespace, apps in (SEED_NAMESPACES if base is None else base).items()}
+    for app, namespace in placement.items():
+        table[namespace] = table.get(namespace, ()) + (app,)
+    return table
+
+
 def _seed_namespace(app, namespaces):
     for namespace, apps in namespaces.items():
         if app in apps:

@@ -148,9 +148,10 @@ def test_a_broken_inventory_value_changes_nothing(cluster):
 
 
 def test_a_convention_violation_is_refused_before_applying(cluster):
-    proc = apply(cluster, "epic06_ollama.yml", "-e", '{"ollama_namespace": "apps"}')
+    # the inventory may move Ollama to another namespace, but not leave its volume without a size
+    proc = apply(cluster, "epic06_ollama.yml", "-e", '{"ollama_namespace": "apps", "ollama_storage_size": ""}')
     assert proc.returncode != 0
-    assert "[namespace] app 'ollama' belongs in namespace 'ml', not 'apps'" in proc.stdout
+    assert "[pvc-storage] PVC without resources.requests.storage" in proc.stdout
     assert [o for o in objects_in(cluster, "apps") if o["metadata"]["labels"]["app.kubernetes.io/name"] == "ollama"] == []
 
 

@@ -205,3 +205,39 @@ def test_a_requirement_missing_from_the_catalogue_stops_the_role(tmp_path):
     assert "FR-E06-2 is not in the requirements catalogue (docs/requirements.md)" in proc.stdout
     assert "FR-E06-1 is not" not in proc.stdout
     assert not os.path.exists(tmp_path / "ollama")
+
+
+# Each role's namespace variable -> the namespace the inventory picks instead (vLLM and gpu-mode share one).
+MOVED = {"cert_manager": "edge", "metallb": "edge", "kubernetes_dashboard": "edge", "monitoring": "observe",
+         "postgres": "db", "ollama": "llm", "litellm": "llm", "vllm": "gpu", "gpu_mode": "gpu", "dev_proxy": "build",
+         "dev_containers": "build", "gitea": "build", "paperless": "paper", "open_webui": "chat", "n8n": "flows"}
+
+
+def test_the_inventorys_namespaces_are_followed_with_the_checks_on(tmp_path):
+    moved = {role + "_namespace": namespace for role, namespace in MOVED.items()}
+    proc = render(tmp_path, "-e", json.dumps(moved))
+    assert proc.returncode == 0, proc.stdout[-3000:]
+    elsewhere = {"gpu_mode/rbac-litellm.yaml": MOVED["litellm"]}  # gpu-mode's reader Role lives with LiteLLM
+    for role, moved_to in MOVED.items():
+        files = glob.glob(os.path.join(str(tmp_path), role, "*.yaml"))
+        assert files, role
+        for path in files:
+            namespace = elsewhere.get(os.path.relpath(path, str(tmp_path)), moved_to)
+            text = open(path, encoding="utf-8").read()
+            assert "# Namespace: %s\n" % namespace in text, path
+            for obj in m.load_objects(text):
+                if obj["kind"] not in m.CLUSTER_SCOPED:
+                    assert obj["metadata"]["namespace"] == namespace, (path, obj["kind"], obj["metadata"]["name"])
+    reader = m.load_objects((tmp_path / "gpu_mode" / "rbac-litellm.yaml").read_text())
+    assert {o["metadata"]["namespace"] for o in reader} == {"llm"}
+    binding = next(o for o in reader if o["kind"] == "RoleBinding")
+    assert binding["subjects"] == [{"kind": "ServiceAccount", "name": "gpu-mode-switcher", "namespace": "gpu"}]
+
+
+def test_gpu_modes_token_reads_only_litellms_configmap(rendered):
+    switcher = next(o for o in m.load_objects(rendered["gpu_mode/rbac.yaml"]) if o["kind"] == "Role")
+    assert all("configmaps" not in rule["resources"] for rule in switcher["rules"])
+    reader = next(o for o in m.load_objects(rendered["gpu_mode/rbac-litellm.yaml"]) if o["kind"] == "Role")
+    assert reader["metadata"]["namespace"] == "ml"
+    assert reader["rules"] == [{"apiGroups": [""], "resources": ["configmaps"], "resourceNames": ["litellm-config"],
+                                "verbs": ["get"]}]

@@ -285,6 +285,18 @@ def test_rule_namespace_wrong_one():
     assert {v.rule for v in found} == {"namespace"} and "belongs in namespace 'data'" in found[0].message
 
 
+def test_rule_namespace_follows_the_inventorys_placement():
+    objects = m.workload("n8n", "server", "flows", "n8nio/n8n:1", port=5678)
+    header = HEADER.format(ns="flows")
+    assert rules(file_of(objects, ns="flows", header=header)) == ["namespace"]  # the seed puts n8n in apps
+    table = m.namespace_map({"n8n": "flows"})
+    assert "n8n" in table["flows"] and "n8n" not in table["apps"] and "open-webui" in table["apps"]
+    assert m.check_file(file_of(objects, ns="flows", header=header), "demo.yaml", table) == []
+    # placed in flows, n8n is refused anywhere else, its seed namespace included
+    found = m.check_file(file_of(m.workload("n8n", "server", "apps", "n8nio/n8n:1", port=5678), ns="apps"), "demo.yaml", table)
+    assert [v.message for v in found if v.rule == "namespace"] == ["app 'n8n' belongs in namespace 'flows', not 'apps'"] * 2
+
+
 def test_rule_namespace_unknown_app():
     objects = m.workload("wordpress", "server", "apps", "wordpress:6", port=80)
     assert {v.rule for v in m.check_objects(objects)} == {"namespace"}
