@@ -51,14 +51,13 @@ HEADER = re.compile(
     r"\A# (?P<title>\S.*) for home-lab\n"
     r"# Namespace: (?P<namespace>\S+)\n#\n"
     r"# Story: \d+\.\d+ - \S.*\n"
-    r"# Epic: \d+ - \S.*\n#\n"
+    r"# Epic: (?P<epics>\d+ - \S.*)\n#\n"
     r"# FRs:\n(?:# - [A-Z][A-Z0-9-]*\d: \S.*\n)+#\n"
     r"# NFRs:\n(?:# - [A-Z][A-Z0-9-]*\d: \S.*\n)+")
 HOST = re.compile(r"Host\(`([^`]+)`\)")
 # docs/requirements.md: "| ID | Epics | Requirement | Source |" rows; a header cites "# - ID: text".
 CATALOGUE_ROW = re.compile(r"^\|\s*(?P<id>N?FR[A-Z0-9-]*\d)\s*\|\s*(?P<epics>\d+(?:\s*,\s*\d+)*)\s*\|", re.M)
 CITED = re.compile(r"^# - (?P<id>[A-Z][A-Z0-9-]*\d):", re.M)
-EPIC_LINE = re.compile(r"^# Epic: (?P<epics>.*)$", re.M)
 RULES = ("header", "labels", "naming", "no-ingress", "ingressroute-triplet", "tls", "hostpath",
          "gpu-recreate", "pvc-storage", "dind-dns", "namespace", "secret")
 
@@ -426,10 +425,11 @@ def parse_requirements(text):
 
 
 def check_traceability(header, catalogue):
-    """Every FR/NFR id the header cites is in the catalogue and belongs to an epic its Epic line names."""
-    epics = {int(number) for number in re.findall(r"(?:^|; )(\d+) - ", EPIC_LINE.search(header).group("epics"))}
+    """Every FR/NFR id the header (a HEADER match) cites is in the catalogue and belongs to an epic its
+    Epic line names."""
+    epics = {int(number) for number in re.findall(r"(?:^|; )(\d+) - ", header.group("epics"))}
     found = []
-    for cited in CITED.finditer(header):
+    for cited in CITED.finditer(header.group(0)):
         ident = cited.group("id")
         if ident not in catalogue:
             found.append("%s is not in the requirements catalogue (docs/requirements.md): add it there or cite "
@@ -447,7 +447,7 @@ def check_header(text, objects, catalogue=None):
     if not match:
         return ["the file does not start with the seed 002 header block "
                 "(# {App} {Type} for home-lab / Namespace / Story / Epic / FRs / NFRs)"]
-    found = check_traceability(match.group(0), catalogue) if catalogue is not None else []
+    found = check_traceability(match, catalogue) if catalogue is not None else []
     namespaces = {_dig(o, ("metadata", "namespace")) for o in objects if o.get("kind") not in CLUSTER_SCOPED}
     namespaces.discard(None)
     if namespaces and namespaces != {match.group("namespace")}:
