@@ -200,10 +200,23 @@ def build(aliases, fallbacks=None, router_settings=None, litellm_settings=None, 
     return config
 
 
-def render(config, dump):
-    """config.yaml text (via the given YAML dumper) and its sha256."""
+def dump(data):
+    """YAML as LiteLLM's config.yaml is written (keys in the order built)."""
+    import yaml  # here, not at the top: the module reports a missing PyYAML with missing_required_lib first
+
+    return yaml.safe_dump(data, sort_keys=False, default_flow_style=False, width=1000)
+
+
+def render(config):
+    """config.yaml text and its sha256."""
     text = "# LiteLLM proxy config, rendered by homelab.platform.litellm_config. Do not edit.\n" + dump(config)
     return text, hashlib.sha256(text.encode()).hexdigest()
+
+
+def rendered(aliases, fallbacks=None, router_settings=None, litellm_settings=None, general_settings=None):
+    """The validated config.yaml of these settings as {config, checksum} (build() then render())."""
+    text, checksum = render(build(aliases, fallbacks, router_settings, litellm_settings, general_settings))
+    return {"config": text, "checksum": checksum}
 
 
 CHECKSUM_ANNOTATION = "homelab.platform/config-checksum"

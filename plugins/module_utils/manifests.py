@@ -161,7 +161,7 @@ if yaml is not None:
 
 
 def workload(app, component, namespace, image, port=None, env=None, volumes=None, service=None,
-             probe_path=None, resources=None, pod_labels=None, node_selector=None, storage_class="nfs-client",
+             probe_path=None, resources=None, pod_labels=None, node_selector=None, storage_class=None,
              args=None, secret=None):
     """Deployment (+ Service, + PVCs) of one container the seed 002 way.
 
@@ -176,6 +176,8 @@ def workload(app, component, namespace, image, port=None, env=None, volumes=None
     for index, (path, source) in enumerate(sorted((volumes or {}).items())):
         name = "%s-%s" % (component, index) if len(volumes) > 1 else component
         if isinstance(source, str):
+            if not storage_class:
+                raise ManifestError("%s-%s: the volume at %s (%s) needs a storage_class" % (app, component, path, source))
             claim = "%s-%s" % (app, name)
             objects.append({"apiVersion": "v1", "kind": "PersistentVolumeClaim",
                             "metadata": metadata(app, name, namespace),

@@ -106,17 +106,14 @@ from ansible_collections.homelab.platform.plugins.module_utils import litellm_co
 from ansible_collections.homelab.platform.plugins.module_utils.k8s_args import AUTH_ARG_SPEC, auth_params
 
 try:
-    import yaml
+    # module_utils dumps with it: imported here so a missing PyYAML is reported with missing_required_lib
+    import yaml  # noqa: F401 pylint: disable=unused-import
 
     HAS_YAML = True
     YAML_ERROR = None
 except ImportError:
     HAS_YAML = False
     YAML_ERROR = traceback.format_exc()
-
-
-def dump(data):
-    return yaml.safe_dump(data, sort_keys=False, default_flow_style=False, width=1000)
 
 
 def main():
@@ -143,7 +140,7 @@ def main():
         config = core.build(p["aliases"], p["fallbacks"], p["router_settings"], p["litellm_settings"], p["general_settings"])
     except core.LiteLLMConfigError as exc:
         module.fail_json(msg=str(exc))
-    text, checksum = core.render(config, dump)
+    text, checksum = core.render(config)
     result = dict(changed=False, config=text, checksum=checksum)
     diffs = []
 

@@ -249,7 +249,7 @@ def test_status_names_the_litellm_tier_vllm_qwen_requests_reach_in_each_mode(clu
         assert code == 0, err
         code, out, err = run(node, "status")  # no LiteLLM yet: said, and status still answers
         assert code == 0 and "LiteLLM: where vllm-qwen requests go is not known: no ConfigMap ml/litellm-config" in out
-        litellm_configmap(cluster, litellm_config.render(unit.build(), yaml.safe_dump)[0])
+        litellm_configmap(cluster, litellm_config.render(unit.build())[0])
         code, out, err = run(node, "status")
         assert code == 0 and out.splitlines()[-1] == (
             "LiteLLM: vllm-qwen requests reach vLLM on this GPU (if it fails: ollama-qwen, openai-gpt4o)"), out

@@ -33,7 +33,7 @@ def render(vllm, ollama, openai, cooldown=2, workdir=None):
                 general_settings={"master_key": "os.environ/LITELLM_MASTER_KEY"})
     if workdir is None:
         config = core.build(**args)
-        return core.render(config, lambda d: yaml.safe_dump(d, sort_keys=False))[0]
+        return core.render(config)[0]
     dest = os.path.join(workdir, "rendered.yaml")
     playbook = os.path.join(workdir, "render.yml")
     with open(playbook, "w", encoding="utf-8") as handle:

@@ -141,7 +141,7 @@ def test_objects_of_a_chart_api_wait_for_the_chart():
 
 
 def test_a_broken_inventory_value_changes_nothing(cluster):
-    proc = apply(cluster, "epic05_postgres.yml", "-e", '{"postgres_databases": {"Bad-Name": {"password": "x"}}, "postgres_namespace": "data2"}')
+    proc = apply(cluster, "epic05_postgres.yml", "-e", '{"postgres_databases": {"Bad-Name": {"password": "x"}}, "homelab_postgres_namespace": "data2"}')
     assert proc.returncode != 0
     assert "database names are lower-case identifiers" in proc.stdout
     assert [o for o in objects_in(cluster, "data2") if o["metadata"].get("namespace") == "data2"] == []
@@ -149,7 +149,7 @@ def test_a_broken_inventory_value_changes_nothing(cluster):
 
 def test_a_convention_violation_is_refused_before_applying(cluster):
     # the inventory may move Ollama to another namespace, but not leave its volume without a size
-    proc = apply(cluster, "epic06_ollama.yml", "-e", '{"ollama_namespace": "apps", "ollama_storage_size": ""}')
+    proc = apply(cluster, "epic06_ollama.yml", "-e", '{"homelab_ollama_namespace": "apps", "ollama_storage_size": ""}')
     assert proc.returncode != 0
     assert "[pvc-storage] PVC without resources.requests.storage" in proc.stdout
     assert [o for o in objects_in(cluster, "apps") if o["metadata"]["labels"]["app.kubernetes.io/name"] == "ollama"] == []

@@ -207,18 +207,33 @@ def test_a_requirement_missing_from_the_catalogue_stops_the_role(tmp_path):
     assert not os.path.exists(tmp_path / "ollama")
 
 
-# Each role's namespace variable -> the namespace the inventory picks instead (vLLM and gpu-mode share one).
-MOVED = {"cert_manager": "edge", "metallb": "edge", "kubernetes_dashboard": "edge", "monitoring": "observe",
-         "postgres": "db", "ollama": "llm", "litellm": "llm", "vllm": "gpu", "gpu_mode": "gpu", "dev_proxy": "build",
-         "dev_containers": "build", "gitea": "build", "paperless": "paper", "open_webui": "chat", "n8n": "flows"}
+# Each role -> the variable placing it and the namespace the inventory picks instead: the role's own variable, or the
+# home-lab-wide one (homelab.platform.homelab) when other roles point at that namespace too (vLLM's is gpu-mode's).
+MOVED = {"cert_manager": ("homelab_cert_manager_namespace", "edge"), "metallb": ("metallb_namespace", "edge"),
+         "kubernetes_dashboard": ("kubernetes_dashboard_namespace", "edge"), "monitoring": ("monitoring_namespace", "observe"),
+         "postgres": ("homelab_postgres_namespace", "db"), "ollama": ("homelab_ollama_namespace", "llm"),
+         "litellm": ("homelab_litellm_namespace", "llm"), "vllm": ("homelab_vllm_namespace", "gpu"),
+         "gpu_mode": ("homelab_vllm_namespace", "gpu"), "nvidia_gpu": ("homelab_nvidia_namespace", "gpu-system"),
+         "dev_proxy": ("dev_proxy_namespace", "build"), "dev_containers": ("dev_containers_namespace", "build"),
+         "gitea": ("gitea_namespace", "build"), "paperless": ("paperless_namespace", "paper"),
+         "open_webui": ("open_webui_namespace", "chat"), "n8n": ("n8n_namespace", "flows")}
+
+
+def objects_of(tmp_path):
+    return {(o["kind"], o["metadata"]["name"]): o for path in glob.glob(os.path.join(str(tmp_path), "*", "*.yaml"))
+            for o in m.load_objects(open(path, encoding="utf-8").read())}
+
+
+def env_of(workload):
+    spec = workload["spec"].get("jobTemplate", workload)["spec"]["template"]["spec"]
+    return {e["name"]: e.get("value") for c in spec["containers"] for e in c.get("env", [])}
 
 
 def test_the_inventorys_namespaces_are_followed_with_the_checks_on(tmp_path):
-    moved = {role + "_namespace": namespace for role, namespace in MOVED.items()}
-    proc = render(tmp_path, "-e", json.dumps(moved))
+    proc = render(tmp_path, "-e", json.dumps(dict(MOVED.values())))
     assert proc.returncode == 0, proc.stdout[-3000:]
-    elsewhere = {"gpu_mode/rbac-litellm.yaml": MOVED["litellm"]}  # gpu-mode's reader Role lives with LiteLLM
-    for role, moved_to in MOVED.items():
+    elsewhere = {"gpu_mode/rbac-litellm.yaml": MOVED["litellm"][1]}  # gpu-mode's reader Role lives with LiteLLM
+    for role, (_, moved_to) in MOVED.items():
         files = glob.glob(os.path.join(str(tmp_path), role, "*.yaml"))
         assert files, role
         for path in files:
@@ -232,6 +247,67 @@ def test_the_inventorys_namespaces_are_followed_with_the_checks_on(tmp_path):
     assert {o["metadata"]["namespace"] for o in reader} == {"llm"}
     binding = next(o for o in reader if o["kind"] == "RoleBinding")
     assert binding["subjects"] == [{"kind": "ServiceAccount", "name": "gpu-mode-switcher", "namespace": "gpu"}]
+    # ... and every role pointing at a moved app follows it
+    objects = objects_of(tmp_path)
+    litellm = "http://litellm.llm.svc.cluster.local:4000/v1"
+    assert env_of(objects[("Deployment", "open-webui-server")])["OPENAI_API_BASE_URL"] == litellm
+    assert env_of(objects[("Deployment", "paperless-ai-server")])["CUSTOM_BASE_URL"] == litellm
+    config = yaml.safe_load(objects[("ConfigMap", "litellm-config")]["data"]["config.yaml"])
+    bases = {model["model_name"]: model["litellm_params"].get("api_base") for model in config["model_list"]}
+    assert bases["vllm-qwen"] == bases["vllm-r1"] == "http://vllm-api.gpu.svc.cluster.local:8000/v1"
+    assert bases["ollama-qwen"] == "http://ollama.llm.svc.cluster.local:11434"
+    assert env_of(objects[("Deployment", "n8n-server")])["DB_POSTGRESDB_HOST"] == "postgres.db.svc.cluster.local"
+    assert env_of(objects[("Deployment", "paperless-server")])["PAPERLESS_DBHOST"] == "postgres.db.svc.cluster.local"
+    values = yaml.safe_load(objects[("HelmChart", "kube-prometheus-stack")]["spec"]["valuesContent"])
+    targets = {job["job_name"]: job["static_configs"][0]["targets"]
+               for job in values["prometheus"]["prometheusSpec"]["additionalScrapeConfigs"]}
+    assert targets == {"cert-manager": ["cert-manager.edge.svc.cluster.local:9402"],
+                       "dcgm-exporter": ["dcgm-exporter.gpu-system.svc.cluster.local:9400"],
+                       "vllm": ["vllm-api.gpu.svc.cluster.local:8000"]}
+
+
+# The other home-lab-wide values (homelab.platform.homelab), each changed in the inventory.
+RENAMED = {"homelab_storage_class": "shared-nfs", "homelab_postgres_service": "postgres-db",
+           "homelab_vllm_deployment": "vllm-engine", "homelab_vllm_service": "vllm-openai", "homelab_vllm_port": 8800,
+           "homelab_ollama_service": "ollama-api", "homelab_ollama_port": 11500, "homelab_litellm_service": "litellm-api",
+           "homelab_litellm_port": 4400, "homelab_litellm_configmap": "litellm-settings"}
+
+
+def test_every_home_lab_wide_value_reaches_its_owner_and_its_consumers_with_the_checks_on(tmp_path):
+    proc = render(tmp_path, "-e", json.dumps(RENAMED))
+    assert proc.returncode == 0, proc.stdout[-3000:]
+    texts = {os.path.relpath(p, str(tmp_path)): open(p, encoding="utf-8").read()
+             for p in glob.glob(os.path.join(str(tmp_path), "*", "*.yaml"))}
+    assert not [name for name, text in texts.items() if "nfs-client" in text]
+    for name in ("postgres/postgres.yaml", "postgres/postgres-backup.yaml", "monitoring/kube-prometheus-stack.yaml",
+                 "monitoring/loki.yaml", "gitea/gitea.yaml", "dev_containers/dev-containers.yaml",
+                 "nfs_storage/nfs-provisioner.yaml"):
+        assert "shared-nfs" in texts[name], name
+    objects = objects_of(tmp_path)
+    services = {name: obj["spec"]["ports"][0]["port"] for (kind, name), obj in objects.items() if kind == "Service"}
+    assert services["postgres-db"] == 5432 and services["vllm-openai"] == 8800
+    assert services["ollama-api"] == 11500 and services["litellm-api"] == 4400
+    assert not {"postgres", "vllm-api", "ollama", "litellm"} & set(services)
+    vllm = objects[("Deployment", "vllm-engine")]
+    assert objects[("Service", "vllm-openai")]["spec"]["selector"] == {"app": "vllm-engine"}
+    assert vllm["spec"]["selector"]["matchLabels"] == {"app": "vllm-engine"}
+    switcher = objects[("Role", "gpu-mode-switcher")]
+    assert {"vllm-engine"} == {n for rule in switcher["rules"] for n in rule.get("resourceNames", []) if "vllm" in n}
+    assert objects[("Role", "litellm-gpu-mode-reader")]["rules"][0]["resourceNames"] == ["litellm-settings"]
+    proxy = objects[("Deployment", "litellm-proxy")]["spec"]["template"]["spec"]
+    assert proxy["volumes"] == [{"name": "config", "configMap": {"name": "litellm-settings"}}]
+    litellm = "http://litellm-api.ml.svc.cluster.local:4400/v1"
+    assert env_of(objects[("Deployment", "open-webui-server")])["OPENAI_API_BASE_URL"] == litellm
+    assert env_of(objects[("Deployment", "paperless-ai-server")])["CUSTOM_BASE_URL"] == litellm
+    config = yaml.safe_load(objects[("ConfigMap", "litellm-settings")]["data"]["config.yaml"])
+    bases = {model["model_name"]: model["litellm_params"].get("api_base") for model in config["model_list"]}
+    assert bases["vllm-qwen"] == "http://vllm-openai.ml.svc.cluster.local:8800/v1"
+    assert bases["ollama-qwen"] == "http://ollama-api.ml.svc.cluster.local:11500"
+    assert env_of(objects[("Job", next(n for k, n in objects if k == "Job" and n.startswith("ollama-pull")))])[
+        "OLLAMA_HOST"] == "http://ollama-api.ml.svc.cluster.local:11500"
+    assert env_of(objects[("Deployment", "n8n-server")])["DB_POSTGRESDB_HOST"] == "postgres-db.data.svc.cluster.local"
+    assert env_of(objects[("Deployment", "paperless-server")])["PAPERLESS_DBHOST"] == "postgres-db.data.svc.cluster.local"
+    assert "vllm-openai.ml.svc.cluster.local:8800" in texts["monitoring/kube-prometheus-stack.yaml"]
 
 
 def test_gpu_modes_token_reads_only_litellms_configmap(rendered):

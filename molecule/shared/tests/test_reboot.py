@@ -67,7 +67,7 @@ def test_limit_with_force_reboots_exactly_that_node():
 
 @pytest.mark.skipif(not GPU, reason="the scenario has no GPU worker")
 def test_the_gpu_worker_comes_back_and_its_model_server_is_waited_for():
-    """The vLLM Deployment epic 12 converged (gpu_mode_namespace/gpu_mode_deployment, one replica on the GPU
+    """The vLLM Deployment epic 12 converged (homelab_vllm_namespace/gpu_mode_deployment, one replica on the GPU
     node): the reboot drains its Pod and waits for it Ready again before it calls the node back."""
     name = GPU[0]
     before = node_state()

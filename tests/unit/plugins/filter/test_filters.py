@@ -34,3 +34,23 @@ def test_k3s_filters():
     assert K3S["k3s_labels"]({"a": "b"}) == ["a=b"]
     with pytest.raises(AnsibleFilterError, match="not a K3s release version"):
         K3S["k3s_version"]("latest")
+
+
+def test_litellm_config_renders_what_the_module_renders_and_refuses_a_bad_chain():
+    from ansible_collections.homelab.platform.plugins.filter.litellm import FilterModule as LiteLLMFilters
+    from ansible_collections.homelab.platform.plugins.module_utils import litellm_config as core
+
+    class Tagged(str):  # a templating engine hands over str subclasses, which YAML cannot represent as such
+        pass
+
+    render = LiteLLMFilters().filters()["litellm_config"]
+    aliases = {Tagged("ollama-qwen"): {"model": Tagged("ollama/qwen2.5:3b"), "api_base": "http://ollama:11434"},
+               "openai-gpt4o": {"model": "openai/gpt-4o-mini", "api_key_env": "OPENAI_API_KEY"}}
+    fallbacks = {"ollama-qwen": ["openai-gpt4o"]}
+    out = render(aliases, fallbacks=fallbacks, router_settings={"allowed_fails": 1})
+    plain = {"ollama-qwen": {"model": "ollama/qwen2.5:3b", "api_base": "http://ollama:11434"},
+             "openai-gpt4o": {"model": "openai/gpt-4o-mini", "api_key_env": "OPENAI_API_KEY"}}
+    text, checksum = core.render(core.build(plain, fallbacks, {"allowed_fails": 1}))
+    assert out == {"config": text, "checksum": checksum}
+    with pytest.raises(AnsibleFilterError, match="vllm-qwen"):
+        render(aliases, fallbacks={"vllm-qwen": ["ollama-qwen"]}, router_settings={"allowed_fails": 1})

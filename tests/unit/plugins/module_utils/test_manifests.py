@@ -30,7 +30,8 @@ def rules(text):
 
 
 def proxy(**kwargs):
-    return m.workload("dev-proxy", "server", "dev", "nginx:1", port=8080, volumes={"/data": "1Gi"}, **kwargs)
+    return m.workload("dev-proxy", "server", "dev", "nginx:1", port=8080, volumes={"/data": "1Gi"}, storage_class="nfs-client",
+                      **kwargs)
 
 
 def triplet(namespace="dev"):
@@ -351,6 +352,8 @@ def test_violation_reads_as_one_line():
 def test_workload_validates_and_wires_secrets():
     with pytest.raises(m.ManifestError, match="needs an image"):
         m.workload("n8n", "server", "apps", "")
+    with pytest.raises(m.ManifestError, match=r"n8n-server: the volume at /data \(5Gi\) needs a storage_class"):
+        m.workload("n8n", "server", "apps", "n8n:1", volumes={"/data": "5Gi"})  # the inventory's class, never a guess
     objects = m.workload("n8n", "server", "apps", "n8n:1", port=5678, env={"A": "1", "KEY": {"secret": "k"}},
                          pod_labels={"homelab.platform/postgres-client": "true"})
     deployment, service = objects
