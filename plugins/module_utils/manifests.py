@@ -7,6 +7,7 @@ conventions. Plain data in, plain data out; no Ansible, no cluster."""
 
 from __future__ import annotations
 
+import ipaddress
 import re
 
 try:
@@ -59,7 +60,17 @@ HOST = re.compile(r"Host\(`([^`]+)`\)")
 CATALOGUE_ROW = re.compile(r"^\|\s*(?P<id>N?FR[A-Z0-9-]*\d)\s*\|\s*(?P<epics>\d+(?:\s*,\s*\d+)*)\s*\|", re.M)
 CITED = re.compile(r"^# - (?P<id>[A-Z][A-Z0-9-]*\d):", re.M)
 RULES = ("header", "labels", "naming", "no-ingress", "ingressroute-triplet", "tls", "hostpath",
-         "gpu-recreate", "pvc-storage", "dind-dns", "namespace", "secret")
+         "gpu-recreate", "pvc-storage", "dind-dns", "namespace", "secret", "model-alias", "litellm-endpoint",
+         "helm-set", "gpu-only-vllm", "public-exposure")
+# Seed 002's ML rules: apps ask LiteLLM for an alias; only these apps name models and reach vLLM or Ollama directly.
+ML_BACKENDS = ("vllm", "ollama", "litellm", "gpu-mode")
+# "NEVER assume GPU is available": vLLM alone uses the GPU (gpu-mode frees it for gaming, LiteLLM falls back to
+# Ollama on CPU); NVIDIA's own device plugin and exporter run on it, and the verify pod checks it.
+GPU_APPS = ("vllm", "nvidia-device-plugin", "dcgm-exporter", "gpu-verify")
+MODEL_ENV = re.compile(r"MODEL", re.I)
+BACKEND_URL = re.compile(r"\b[a-z]+://(?:vllm|ollama)[a-z0-9-]*[.:/]", re.I)
+# "NEVER use public IP exposure": addresses MetalLB may hand out must be private (LAN) or the tailnet's CGNAT range.
+TAILNET = ipaddress.ip_network("100.64.0.0/10")
 
 
 class ManifestError(ValueError):
@@ -348,11 +359,62 @@ def _check_pod(obj, pod):
     gpu = pod.get("runtimeClassName") == "nvidia" or any(
         "nvidia.com/gpu" in (_dig(c, ("resources", "limits")) or {}) or
         "nvidia.com/gpu" in (_dig(c, ("resources", "requests")) or {}) for c in _containers(pod))
+    if gpu and _app_of(obj) not in GPU_APPS:
+        yield "gpu-only-vllm", "only vLLM uses the GPU (gpu-mode frees it for gaming): run %s on CPU, or ask " \
+            "LiteLLM, whose fallback is Ollama on CPU" % (_app_of(obj) or "this workload")
     if gpu and obj.get("kind") == "Deployment" and _dig(obj, ("spec", "strategy", "type")) != "Recreate":
         yield "gpu-recreate", "a GPU Deployment needs strategy.type: Recreate (exclusive GPU access)"
     dind = any("dind" in str(c.get("image", "")) for c in _containers(pod))
     if dind and (pod.get("dnsPolicy") != "None" or not _dig(pod, ("dnsConfig", "nameservers"))):
         yield "dind-dns", "DinD pods need dnsPolicy: None with dnsConfig.nameservers (wildcard DNS interception)"
+
+
+def _pool_addresses(pool):
+    """(text, first, last) of each MetalLB address (a CIDR or a first-last range)."""
+    for text in _dig(pool, ("spec", "addresses")) or []:
+        try:
+            if "-" in str(text):
+                first, last = (ipaddress.ip_address(part.strip()) for part in str(text).split("-", 1))
+            else:
+                network = ipaddress.ip_network(str(text), strict=False)
+                first, last = network[0], network[-1]
+        except ValueError:
+            yield str(text), None, None
+            continue
+        yield str(text), first, last
+
+
+def _private(address):
+    return address.is_private or address in TAILNET
+
+
+def _check_exposure(obj):
+    kind = obj.get("kind")
+    if kind == "Service" and _dig(obj, ("spec", "type")) in ("NodePort", "LoadBalancer"):
+        yield "public-exposure", "Service type %s exposes the app on the nodes' addresses: reach it through the " \
+            "IngressRoute triplet over Tailscale (a ClusterIP Service)" % _dig(obj, ("spec", "type"))
+    if kind == "IPAddressPool":
+        for text, first, last in _pool_addresses(obj):
+            if first is None:
+                yield "public-exposure", "address pool entry %r is neither a CIDR nor a first-last range" % text
+            elif not (_private(first) and _private(last)):
+                yield "public-exposure", "address pool %s is public: LoadBalancer addresses stay on the LAN " \
+                    "(all access via Tailscale)" % text
+
+
+def _check_ml(obj, pod):
+    app = _app_of(obj)
+    if app in ML_BACKENDS:
+        return
+    for container in _containers(pod):
+        for env in container.get("env") or []:
+            value = str(env.get("value", ""))
+            if MODEL_ENV.search(str(env.get("name", ""))) and "/" in value:
+                yield "model-alias", "%s=%r names a model path: ask LiteLLM for an alias (e.g. vllm-qwen)" % (
+                    env.get("name"), value)
+            if BACKEND_URL.search(value):
+                yield "litellm-endpoint", "%s=%r reaches vLLM or Ollama directly: apps use LiteLLM's endpoint" % (
+                    env.get("name"), value)
 
 
 def _check_object(obj, namespaces):
@@ -362,6 +424,12 @@ def _check_object(obj, namespaces):
     yield from _check_namespace(obj, namespaces)
     if kind == "Ingress":
         yield "no-ingress", "standard Ingress is not used: expose with the IngressRoute triplet (Traefik CRD)"
+    if kind == "HelmChart" and _dig(obj, ("spec", "set")):
+        yield "helm-set", "HelmChart spec.set is helm's --set: put the values in valuesContent (values-homelab.yaml)"
+    if kind == "Secret" and (obj.get("stringData") or obj.get("data")):
+        yield "secret", "a Secret with values in a manifest file: secrets come from the vault into {app}-secrets " \
+            "when applied, never into files"
+    yield from _check_exposure(obj)
     if kind == "PersistentVolumeClaim" and not _dig(obj, ("spec", "resources", "requests", "storage")):
         yield "pvc-storage", "PVC without resources.requests.storage"
     for claim in _dig(obj, ("spec", "volumeClaimTemplates")) or []:
@@ -371,6 +439,7 @@ def _check_object(obj, namespaces):
         pod = _dig(obj, POD_TEMPLATE_PATHS[kind])
         if isinstance(pod, dict):
             yield from _check_pod(obj, pod)
+            yield from _check_ml(obj, pod)
 
 
 def _hosts(route):

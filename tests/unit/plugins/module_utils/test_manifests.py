@@ -315,16 +315,78 @@ def test_rule_namespace_helmchart_installs_elsewhere():
     assert [v.rule for v in m.check_objects([chart])] == ["namespace"]
 
 
-def test_rule_secret_name_and_string_data():
-    secret = {"apiVersion": "v1", "kind": "Secret", "metadata": m.metadata("n8n", "secrets", "apps"),
-              "stringData": {"k": "v"}}
+def test_rule_secret_name_and_no_values_in_files():
+    secret = {"apiVersion": "v1", "kind": "Secret", "metadata": m.metadata("n8n", "secrets", "apps")}
     assert m.check_objects([secret]) == []
     bad = copy.deepcopy(secret)
     bad["metadata"]["name"] = "n8n-credentials"
     assert [v.rule for v in m.check_objects([bad])] == ["secret"]
+    valued = dict(secret, stringData={"k": "v"})  # the vault's values reach {app}-secrets on apply, never a file
+    assert [v.message for v in m.check_objects([valued])] == [
+        "a Secret with values in a manifest file: secrets come from the vault into {app}-secrets when applied, "
+        "never into files"]
     encoded = dict(secret, data={"k": "dg=="})
-    del encoded["stringData"]
-    assert [v.rule for v in m.check_objects([encoded])] == ["secret"]
+    assert [v.rule for v in m.check_objects([encoded])] == ["secret", "secret"]  # base64 data, and values in a file
+
+
+def test_rule_model_alias_apps_never_name_a_model_path():
+    app = m.workload("open-webui", "server", "apps", "open-webui:1", port=8080, env={"DEFAULT_MODELS": "vllm-qwen"})
+    assert m.check_objects(app) == []
+    app = m.workload("open-webui", "server", "apps", "open-webui:1", port=8080,
+                     env={"DEFAULT_MODELS": "Qwen/Qwen2.5-7B-Instruct-AWQ"})
+    assert [(v.rule, v.message) for v in m.check_objects(app)] == [(
+        "model-alias", "DEFAULT_MODELS='Qwen/Qwen2.5-7B-Instruct-AWQ' names a model path: ask LiteLLM for an alias "
+        "(e.g. vllm-qwen)")]
+    vllm = m.workload("vllm", "server", "ml", "vllm:1", port=8000, env={"MODEL": "Qwen/Qwen2.5-7B-Instruct-AWQ"})
+    assert [v.rule for v in m.check_objects(vllm)] == []  # the model server itself names its model
+
+
+def test_rule_litellm_endpoint_apps_never_reach_vllm_or_ollama():
+    ok = m.workload("paperless-ai", "server", "docs", "p:1", port=3000,
+                    env={"CUSTOM_BASE_URL": "http://litellm.ml.svc.cluster.local:4000/v1"})
+    assert m.check_objects(ok) == []
+    for url in ("http://vllm-api.ml.svc.cluster.local:8000/v1", "http://ollama.ml.svc.cluster.local:11434"):
+        app = m.workload("paperless-ai", "server", "docs", "p:1", port=3000, env={"CUSTOM_BASE_URL": url})
+        assert [v.rule for v in m.check_objects(app)] == ["litellm-endpoint"], url
+
+
+def test_rule_helm_set_values_go_in_values_content():
+    chart = m.helm_chart({"repo": "https://charts.example", "chart": "loki", "version": "1.0.0"}, "loki", "monitoring",
+                         {"a": 1})
+    assert m.check_objects([chart]) == []
+    chart["spec"]["set"] = {"persistence.enabled": "true"}
+    assert [v.rule for v in m.check_objects([chart])] == ["helm-set"]
+
+
+def test_rule_gpu_only_vllm_never_assume_a_gpu():
+    app = m.workload("open-webui", "server", "apps", "open-webui:1", port=8080,
+                     resources={"limits": {"nvidia.com/gpu": 1}})
+    assert [(v.rule, v.message) for v in m.check_objects(app)] == [(
+        "gpu-only-vllm", "only vLLM uses the GPU (gpu-mode frees it for gaming): run open-webui on CPU, or ask "
+        "LiteLLM, whose fallback is Ollama on CPU")]
+    exporter = m.workload("dcgm-exporter", "exporter", "kube-system", "dcgm:1", port=9400)
+    exporter[0]["spec"]["template"]["spec"]["runtimeClassName"] = "nvidia"
+    assert m.check_objects(exporter) == []
+
+
+def test_rule_public_exposure():
+    service = {"apiVersion": "v1", "kind": "Service", "metadata": m.metadata("n8n", "server", "apps", name="n8n"),
+               "spec": {"type": "ClusterIP", "ports": [{"port": 5678}]}}
+    assert m.check_objects([service]) == []
+    for kind in ("NodePort", "LoadBalancer"):
+        exposed = copy.deepcopy(service)
+        exposed["spec"]["type"] = kind
+        assert [v.rule for v in m.check_objects([exposed])] == ["public-exposure"], kind
+    pool = {"apiVersion": "metallb.io/v1beta1", "kind": "IPAddressPool",
+            "metadata": m.metadata("metallb", "pool-default", "infra"),
+            "spec": {"addresses": ["192.168.2.200-192.168.2.220", "100.100.1.0/28"]}}
+    assert m.check_objects([pool]) == []
+    pool["spec"]["addresses"] = ["1.1.1.10-1.1.1.20", "192.168.2.0/24", "8.8.8.0/30", "nope"]
+    assert [v.message for v in m.check_objects([pool])] == [
+        "address pool 1.1.1.10-1.1.1.20 is public: LoadBalancer addresses stay on the LAN (all access via "
+        "Tailscale)",
+        "address pool 8.8.8.0/30 is public: LoadBalancer addresses stay on the LAN (all access via Tailscale)",
+        "address pool entry 'nope' is neither a CIDR nor a first-last range"]
 
 
 def test_cluster_scoped_objects_need_no_namespace():
