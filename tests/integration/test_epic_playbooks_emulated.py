@@ -43,6 +43,17 @@ def test_epic12_twice_second_run_changes_nothing(cluster):
     assert deployment["spec"]["strategy"]["type"] == "Recreate"
 
 
+def test_epic12_follows_the_inventorys_vllm_namespace_and_deployment_name(cluster):
+    moved = ("-e", '{"homelab_vllm_namespace": "gpu", "homelab_vllm_deployment": "vllm-engine"}')
+    first = apply(cluster, "epic12_vllm.yml", *moved)
+    assert first["changed"] >= 2
+    second = apply(cluster, "epic12_vllm.yml", *moved)  # it finds its own Deployment again: nothing to change
+    assert second["changed"] == 0 and second["failures"] == 0
+    api = core.KubernetesApi(cluster.api_client())
+    assert api.get_deployment("gpu", "vllm-engine")["metadata"]["labels"]["gpu-mode"] == "ml"
+    assert api.get_deployment("gpu", "vllm-server") is None  # one Deployment, under the inventory's name
+
+
 def test_epic12_keeps_the_operators_gaming_choice(cluster):
     api = core.KubernetesApi(cluster.api_client())
     apply(cluster, "epic12_vllm.yml")

@@ -209,8 +209,8 @@ def test_a_requirement_missing_from_the_catalogue_stops_the_role(tmp_path):
 
 # Each role -> the variable placing it and the namespace the inventory picks instead: the role's own variable, or the
 # home-lab-wide one (homelab.platform.homelab) when other roles point at that namespace too (vLLM's is gpu-mode's).
-MOVED = {"cert_manager": ("homelab_cert_manager_namespace", "edge"), "metallb": ("metallb_namespace", "edge"),
-         "kubernetes_dashboard": ("kubernetes_dashboard_namespace", "edge"), "monitoring": ("monitoring_namespace", "observe"),
+MOVED = {"cert_manager": ("homelab_cert_manager_namespace", "edge"), "metallb": ("homelab_metallb_namespace", "edge"),
+         "kubernetes_dashboard": ("kubernetes_dashboard_namespace", "edge"), "monitoring": ("homelab_monitoring_namespace", "observe"),
          "postgres": ("homelab_postgres_namespace", "db"), "ollama": ("homelab_ollama_namespace", "llm"),
          "litellm": ("homelab_litellm_namespace", "llm"), "vllm": ("homelab_vllm_namespace", "gpu"),
          "gpu_mode": ("homelab_vllm_namespace", "gpu"), "nvidia_gpu": ("homelab_nvidia_namespace", "gpu-system"),
@@ -233,9 +233,9 @@ def test_the_inventorys_namespaces_are_followed_with_the_checks_on(tmp_path):
     proc = render(tmp_path, "-e", json.dumps(dict(MOVED.values())))
     assert proc.returncode == 0, proc.stdout[-3000:]
     elsewhere = {"gpu_mode/rbac-litellm.yaml": MOVED["litellm"][1]}  # gpu-mode's reader Role lives with LiteLLM
-    for role, (_, moved_to) in MOVED.items():
+    for role, (variable, moved_to) in MOVED.items():
         files = glob.glob(os.path.join(str(tmp_path), role, "*.yaml"))
-        assert files, role
+        assert files, (role, variable)
         for path in files:
             namespace = elsewhere.get(os.path.relpath(path, str(tmp_path)), moved_to)
             text = open(path, encoding="utf-8").read()

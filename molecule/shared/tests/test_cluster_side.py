@@ -10,7 +10,7 @@ import tempfile
 import kubernetes
 import pytest
 import yaml
-from conftest import LAB_ROOT, SCENARIO, client_for, names, run_playbook, wait_for
+from conftest import LAB_ROOT, SCENARIO, client_for, names, recap_changed, run_playbook, wait_for
 from conftest import host as lab_host
 
 GPU = names("gpu_workers")
@@ -141,6 +141,15 @@ def test_the_gpu_mode_playbook_switches_from_the_controller():
     assert code == 0, out[-3000:]
     assert vllm_state() == (0, [])
     assert json.loads(lab_host(GPU[0]).check_output("gpu-mode --json status"))["mode"] == "gaming"
+    code, out = run_playbook("gpu_mode.yml", "-e", "mode=r1", "--check")  # reads the status, switches nothing
+    assert code == 0 and "would switch to r1" in out and recap_changed(out) == {GPU[0]: 1}, out[-3000:]
+    assert vllm_state() == (0, [])
     code, out = run_playbook("gpu_mode.yml", "-e", "mode=ml")
     assert code == 0, out[-3000:]
     assert vllm_state() == (1, ["ml"])
+    # one writer of the remembered choice: the node's gpu-mode, run by the playbook
+    assert lab_host(GPU[0]).file("/var/lib/gpu-mode/choice").content_string.strip() == "ml"
+    code, out = run_playbook("gpu_mode.yml", "-e", "mode=ml")
+    assert code == 0 and recap_changed(out) == {GPU[0]: 0}, out[-3000:]
+    code, out = run_playbook("gpu_mode.yml", "-e", "mode=run")
+    assert code != 0 and "give the mode" in out, out[-3000:]
