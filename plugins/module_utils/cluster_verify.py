@@ -15,6 +15,8 @@ import urllib.error
 
 from ansible.module_utils.urls import open_url
 
+from .k8s_client import call
+
 PASS, FAIL, SKIP = "PASS", "FAIL", "SKIP"
 DEFAULT_CLASS = "storageclass.kubernetes.io/is-default-class"
 
@@ -135,23 +137,18 @@ class ClusterReader:
         return [self._client.sanitize_for_serialization(item) for item in items]
 
     def nodes(self):
-        return self._plain(self._core.list_node().items)
+        return self._plain(call("list the Nodes", self._core.list_node).items)
 
     def pods(self, namespace):
-        return self._plain(self._core.list_namespaced_pod(namespace).items)
+        return self._plain(call("list the pods in %s" % namespace, self._core.list_namespaced_pod, namespace).items)
 
     def storage_classes(self):
-        return self._plain(self._storage.list_storage_class().items)
+        return self._plain(call("list the StorageClasses", self._storage.list_storage_class).items)
 
     def certificates(self):
-        from kubernetes.client.exceptions import ApiException
-
-        try:
-            return self._custom.list_cluster_custom_object("cert-manager.io", "v1", "certificates").get("items", [])
-        except ApiException as exc:
-            if exc.status == 404:  # cert-manager's CRDs are not installed
-                return []
-            raise
+        found = call("list the Certificates", self._custom.list_cluster_custom_object, "cert-manager.io", "v1",
+                     "certificates", missing=True)  # None: cert-manager's CRDs are not installed
+        return (found or {}).get("items", [])
 
 
 def skipped(check, skip):

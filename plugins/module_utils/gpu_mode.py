@@ -18,7 +18,8 @@ import copy
 import itertools
 import time
 
-from .k8s_client import merge_patch
+from .k8s_client import K8sError, merge_patch
+from .k8s_client import call as k8s_call
 
 MODE_LABEL = "gpu-mode"
 GAMING = "gaming"
@@ -362,18 +363,12 @@ class KubernetesApi:
         return self._client.sanitize_for_serialization(obj)
 
     def _call(self, what, func, *args, **kwargs):
+        """The client's call through the collection's Kubernetes layer (None when the object does not exist); its
+        K8sError becomes the command's error with the exit code scripts read."""
         try:
-            return func(*args, **kwargs)
-        except self._exceptions.ApiException as exc:
-            if exc.status == 404:
-                return None
-            raise GpuModeError("Kubernetes API refused to %s: %s %s" % (what, exc.status, exc.reason), exit_code=EXIT_API) from exc
-        except (ValueError, TypeError) as exc:  # the client's validation of the body
-            raise GpuModeError("the Deployment definition is not valid for the Kubernetes client (%s): %s" % (what, exc),
-                               exit_code=EXIT_USAGE) from exc
-        except Exception as exc:  # urllib3 connection errors, timeouts
-            raise GpuModeError("cannot reach the Kubernetes API at %s to %s: %s"
-                               % (self._client.configuration.host, what, exc), exit_code=EXIT_API) from exc
+            return k8s_call(what, func, *args, missing=True, host=self._client.configuration.host, **kwargs)
+        except K8sError as exc:
+            raise GpuModeError(str(exc), exc.details, EXIT_USAGE if exc.details.get("invalid") else EXIT_API) from exc
 
     def get_deployment(self, namespace, name):
         obj = self._call("read the Deployment", self._apps.read_namespaced_deployment, name, namespace)

@@ -1,8 +1,10 @@
 # -*- coding: utf-8 -*-
 # Copyright: homelab.platform contributors
 # GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
-"""Build a `kubernetes` ApiClient from kubeconfig/context/host/api_key (no Ansible imports:
-the gpu-mode command on the GPU worker uses it too)."""
+"""The collection's one Kubernetes layer under every module and the gpu-mode command: an ApiClient from
+kubeconfig/context/host/api_key, one error type with details, and the call that turns the client's failures
+into it (no Ansible imports: the gpu-mode command on the GPU worker uses it too). The Ansible side is
+k8s_module.py."""
 
 from __future__ import annotations
 
@@ -40,8 +42,42 @@ def merge_patch(method, *args):
         client.default_headers.pop("Content-Type", None)
 
 
-class ClientConfigError(Exception):
+class K8sError(Exception):
+    """Anything between the caller and the Kubernetes API: no usable configuration, a refusal, an unreachable
+    server, a body the client rejects. The message says what was tried; `details` carries what was seen
+    (`status` and `reason` of a refusal, `host` of an unreachable server) for a module's failure result."""
+
+    def __init__(self, message, details=None):
+        super().__init__(message)
+        self.details = details or {}
+
+
+class ClientConfigError(K8sError):
     """No usable Kubernetes configuration; the message says what was tried."""
+
+
+def call(what, func, *args, missing=False, host=None, **kwargs):
+    """func(*args, **kwargs) of a generated API class, its failures as one K8sError naming `what` was tried.
+
+    missing: a 404 answers None instead of failing (the object, or the API a CRD brings, does not exist);
+    host: the API's URL for the message when func is not a bound method of an API class."""
+    from kubernetes.client.exceptions import ApiException
+
+    try:
+        return func(*args, **kwargs)
+    except ApiException as exc:
+        if exc.status == 404 and missing:
+            return None
+        raise K8sError("Kubernetes API refused to %s: %s %s" % (what, exc.status, exc.reason),
+                       {"status": exc.status, "reason": exc.reason}) from exc
+    except (ValueError, TypeError) as exc:  # the client's validation of a body
+        raise K8sError("the request to %s is not valid for the Kubernetes client: %s" % (what, exc),
+                       {"invalid": True}) from exc
+    except Exception as exc:  # urllib3's connection errors and timeouts
+        api = getattr(getattr(func, "__self__", None), "api_client", None)
+        host = host or (api.configuration.host if api is not None else None)
+        raise K8sError("cannot reach the Kubernetes API%s to %s: %s" % (" at %s" % host if host else "", what, exc),
+                       {"host": host}) from exc
 
 
 def api_client(kubeconfig=None, context=None, host=None, api_key=None, validate_certs=None, ca_cert=None):

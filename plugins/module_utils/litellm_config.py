@@ -12,7 +12,7 @@ from __future__ import annotations
 import hashlib
 import re
 
-from .k8s_client import merge_patch
+from .k8s_client import call, merge_patch
 
 ENV_REF = re.compile(r"^os\.environ/[A-Za-z_][A-Za-z0-9_]*$")
 MAX_FALLBACKS = 5
@@ -233,20 +233,16 @@ def configmap_body(name, namespace, key, text, checksum, labels=None):
 
 
 def apply_configmap(core_api, body, check_mode=False):
-    """Create or update the ConfigMap through a CoreV1Api; returns (changed, previous text or None)."""
-    from kubernetes.client.exceptions import ApiException
-
+    """Create or update the ConfigMap through a CoreV1Api; returns (changed, previous text or None). Failures are
+    the Kubernetes layer's K8sError, naming the ConfigMap."""
     meta = body["metadata"]
     key = next(iter(body["data"]))
-    try:
-        current = core_api.read_namespaced_config_map(meta["name"], meta["namespace"])
-    except ApiException as exc:
-        if exc.status != 404:
-            raise
-        current = None
+    where = "ConfigMap %s/%s" % (meta["namespace"], meta["name"])
+    current = call("read the " + where, core_api.read_namespaced_config_map, meta["name"], meta["namespace"],
+                   missing=True)
     if current is None:
         if not check_mode:
-            core_api.create_namespaced_config_map(meta["namespace"], body)
+            call("create the " + where, core_api.create_namespaced_config_map, meta["namespace"], body)
         return True, None
     before = (current.data or {}).get(key)
     same = before == body["data"][key] and (current.metadata.annotations or {}).get(CHECKSUM_ANNOTATION) == \
@@ -255,7 +251,8 @@ def apply_configmap(core_api, body, check_mode=False):
     if same:
         return False, before
     if not check_mode:
-        merge_patch(core_api.patch_namespaced_config_map, meta["name"], meta["namespace"], body)
+        call("patch the " + where, merge_patch, core_api.patch_namespaced_config_map, meta["name"], meta["namespace"],
+             body, host=core_api.api_client.configuration.host)
     return True, before
 
 

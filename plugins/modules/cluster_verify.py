@@ -95,22 +95,9 @@ passed:
   type: bool
 """
 
-import traceback
-
-from ansible.module_utils.basic import AnsibleModule, missing_required_lib
-
 from ansible_collections.homelab.platform.plugins.module_utils import cluster_verify as core
-from ansible_collections.homelab.platform.plugins.module_utils.k8s_args import AUTH_ARG_SPEC, auth_params
-from ansible_collections.homelab.platform.plugins.module_utils.k8s_client import ClientConfigError, api_client
-
-try:
-    from kubernetes.client.exceptions import ApiException
-
-    HAS_K8S = True
-    K8S_ERROR = None
-except ImportError:
-    HAS_K8S = False
-    K8S_ERROR = traceback.format_exc()
+from ansible_collections.homelab.platform.plugins.module_utils.k8s_client import K8sError
+from ansible_collections.homelab.platform.plugins.module_utils.k8s_module import K8sModule
 
 
 def main():
@@ -124,26 +111,19 @@ def main():
         https_timeout=dict(type="int", default=10),
         skip=dict(type="dict", default={}),
     )
-    argument_spec.update(AUTH_ARG_SPEC)
-    module = AnsibleModule(argument_spec=argument_spec, supports_check_mode=True)
-    if not HAS_K8S:
-        module.fail_json(msg=missing_required_lib("kubernetes"), exception=K8S_ERROR)
+    module = K8sModule(argument_spec, supports_check_mode=True)
     p = module.params
     try:
         fetch = core.https_fetcher(p["https_ca_cert"], p["https_timeout"])
     except (OSError, ValueError) as exc:
         module.fail_json(msg="https_ca_cert %s is not a usable CA bundle: %s" % (p["https_ca_cert"], exc))
+    reader = core.ClusterReader(module.api_client())
     try:
-        reader = core.ClusterReader(api_client(**auth_params(p)))
         results = core.verify(reader, p["namespaces"], expected_nodes=p["expected_nodes"],
                               default_storage_class=p["default_storage_class"], certificates=p["certificates"],
                               https_urls=p["https_urls"], fetch=fetch, skip=p["skip"])
-    except ClientConfigError as exc:
-        module.fail_json(msg=str(exc))
-    except ApiException as exc:
-        module.fail_json(msg="cannot read the cluster: %s %s" % (exc.status, exc.reason))
-    except OSError as exc:
-        module.fail_json(msg="cannot reach the cluster API: %s" % exc)
+    except K8sError as exc:
+        module.fail_from(exc)
     module.exit_json(changed=False, checks=results, lines=core.report(results),
                      passed=all(r["status"] != core.FAIL for r in results))
 

@@ -106,22 +106,8 @@ pods:
   elements: dict
 """
 
-import traceback
-
-from ansible.module_utils.basic import AnsibleModule, missing_required_lib
-
 from ansible_collections.homelab.platform.plugins.module_utils import gpu_mode as core
-from ansible_collections.homelab.platform.plugins.module_utils.k8s_args import AUTH_ARG_SPEC, auth_params
-from ansible_collections.homelab.platform.plugins.module_utils.k8s_client import ClientConfigError, api_client
-
-try:
-    import kubernetes  # noqa: F401  pylint: disable=unused-import
-
-    HAS_K8S = True
-    K8S_ERROR = None
-except ImportError:
-    HAS_K8S = False
-    K8S_ERROR = traceback.format_exc()
+from ansible_collections.homelab.platform.plugins.module_utils.k8s_module import K8sModule
 
 
 def main():
@@ -134,19 +120,14 @@ def main():
         wait_timeout=dict(type="int", default=300),
         gpu=dict(type="dict"),
     )
-    argument_spec.update(AUTH_ARG_SPEC)
-    module = AnsibleModule(argument_spec=argument_spec, supports_check_mode=True)
-    if not HAS_K8S:
-        module.fail_json(msg=missing_required_lib("kubernetes"), exception=K8S_ERROR)
+    module = K8sModule(argument_spec, supports_check_mode=True)
     p = module.params
+    api = core.KubernetesApi(module.api_client())
     try:
-        api = core.KubernetesApi(api_client(**auth_params(p)))
         result = core.switch(api, p["mode"], p["modes"], namespace=p["namespace"], deployment=p["deployment"],
                              wait=p["wait"], timeout=p["wait_timeout"], check_mode=module.check_mode, gpu=p["gpu"])
-    except ClientConfigError as exc:
-        module.fail_json(msg=str(exc))
     except core.GpuModeError as exc:
-        module.fail_json(msg=str(exc), **exc.details)
+        module.fail_from(exc)
     diff = result.pop("diff")
     if module._diff:
         result["diff"] = diff

@@ -100,10 +100,11 @@ import os
 import tempfile
 import traceback
 
-from ansible.module_utils.basic import AnsibleModule, missing_required_lib
+from ansible.module_utils.basic import missing_required_lib
 
 from ansible_collections.homelab.platform.plugins.module_utils import litellm_config as core
-from ansible_collections.homelab.platform.plugins.module_utils.k8s_args import AUTH_ARG_SPEC, auth_params
+from ansible_collections.homelab.platform.plugins.module_utils.k8s_client import K8sError
+from ansible_collections.homelab.platform.plugins.module_utils.k8s_module import K8sModule
 
 try:
     # module_utils dumps with it: imported here so a missing PyYAML is reported with missing_required_lib
@@ -131,8 +132,7 @@ def main():
             labels=dict(type="dict", default={}),
         )),
     )
-    argument_spec.update(AUTH_ARG_SPEC)
-    module = AnsibleModule(argument_spec=argument_spec, supports_check_mode=True)
+    module = K8sModule(argument_spec, needs_client=False, supports_check_mode=True)  # only a ConfigMap needs it
     if not HAS_YAML:
         module.fail_json(msg=missing_required_lib("PyYAML"), exception=YAML_ERROR)
     p = module.params
@@ -161,19 +161,15 @@ def main():
                 module.atomic_move(tmp, p["dest"])
 
     if p["configmap"]:
-        try:
-            from kubernetes import client
-            from ansible_collections.homelab.platform.plugins.module_utils.k8s_client import ClientConfigError, api_client
-        except ImportError:
-            module.fail_json(msg=missing_required_lib("kubernetes"), exception=traceback.format_exc())
+        api = module.api_client()  # fails with missing_required_lib when the kubernetes library is missing
+        from kubernetes import client  # pylint: disable=import-outside-toplevel
+
         cm = p["configmap"]
         body = core.configmap_body(cm["name"], cm["namespace"], cm["key"], text, checksum, cm["labels"])
         try:
-            changed, before = core.apply_configmap(client.CoreV1Api(api_client(**auth_params(p))), body, module.check_mode)
-        except ClientConfigError as exc:
-            module.fail_json(msg=str(exc))
-        except Exception as exc:  # API errors and unreachable servers, with what was tried
-            module.fail_json(msg="cannot write ConfigMap %s/%s: %s" % (cm["namespace"], cm["name"], exc))
+            changed, before = core.apply_configmap(client.CoreV1Api(api), body, module.check_mode)
+        except K8sError as exc:
+            module.fail_from(exc, config=text, checksum=checksum)
         if changed:
             result["changed"] = True
             header = "configmap %s/%s" % (cm["namespace"], cm["name"])

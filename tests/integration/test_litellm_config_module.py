@@ -55,3 +55,12 @@ def test_bad_input_names_the_item(tmp_path, cluster):
     out = run(tmp_path, cluster, dict(ARGS, fallbacks={"vllm-qwen": ["ollama"]}))
     assert out["failed"] is True
     assert out["msg"] == "fallbacks for 'vllm-qwen': target 'ollama' is not a defined alias"
+
+
+def test_an_unreachable_api_fails_through_the_kubernetes_layer_with_what_was_tried(tmp_path, cluster):
+    args = dict(ARGS, configmap={"name": "litellm-config", "namespace": "ml"}, host="http://127.0.0.1:9")
+    out = run(tmp_path, cluster, args)
+    assert out["failed"] is True and out["host"] == "http://127.0.0.1:9"
+    assert out["msg"].startswith("cannot reach the Kubernetes API at http://127.0.0.1:9 to read the ConfigMap "
+                                 "ml/litellm-config: ")
+    assert out["checksum"] and "model_list" in out["config"]  # what would have been written is still reported

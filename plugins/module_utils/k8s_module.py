@@ -1,0 +1,60 @@
+# -*- coding: utf-8 -*-
+# Copyright: homelab.platform contributors
+# GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
+"""The module base of every module of this collection that talks to the Kubernetes API: the connection options
+(defined once, as kubernetes.core names them), the check for the `kubernetes` library, the client, and the
+failure a K8sError becomes. The logic stays in each module's module_utils, behind k8s_client."""
+
+from __future__ import annotations
+
+import traceback
+
+from ansible.module_utils.basic import AnsibleModule, env_fallback, missing_required_lib
+
+from ansible_collections.homelab.platform.plugins.module_utils import k8s_client
+
+try:
+    import kubernetes  # noqa: F401 pylint: disable=unused-import
+
+    HAS_K8S = True
+    K8S_ERROR = None
+except ImportError:
+    HAS_K8S = False
+    K8S_ERROR = traceback.format_exc()
+
+_ENV = k8s_client.K8S_ENV
+AUTH_ARG_SPEC = dict(
+    kubeconfig=dict(type="raw", fallback=(env_fallback, [_ENV["kubeconfig"]])),
+    context=dict(type="str", fallback=(env_fallback, [_ENV["context"]])),
+    host=dict(type="str", fallback=(env_fallback, [_ENV["host"]])),
+    api_key=dict(type="str", no_log=True, fallback=(env_fallback, [_ENV["api_key"]])),
+    validate_certs=dict(type="bool", aliases=["verify_ssl"], fallback=(env_fallback, [_ENV["validate_certs"]])),
+    ca_cert=dict(type="path", aliases=["ssl_ca_cert"], fallback=(env_fallback, [_ENV["ca_cert"]])),
+)
+
+
+class K8sModule(AnsibleModule):
+    """An AnsibleModule with the connection options; `needs_client=False` when only some runs reach the API (the
+    library is then required by api_client())."""
+
+    def __init__(self, argument_spec, needs_client=True, **kwargs):
+        super().__init__(argument_spec=dict(argument_spec, **AUTH_ARG_SPEC), **kwargs)
+        if needs_client:
+            self.require_client()
+
+    def require_client(self):
+        if not HAS_K8S:
+            self.fail_json(msg=missing_required_lib("kubernetes"), exception=K8S_ERROR)
+
+    def api_client(self):
+        """The ApiClient the connection options describe; a module failure saying what was tried when none can be
+        built."""
+        self.require_client()
+        try:
+            return k8s_client.api_client(**{key: self.params.get(key) for key in AUTH_ARG_SPEC})
+        except k8s_client.K8sError as exc:
+            return self.fail_from(exc)
+
+    def fail_from(self, exc, **result):
+        """Fail with the error's message and its details (status, reason, host ...) next to `result`."""
+        self.fail_json(msg=str(exc), **dict(result, **getattr(exc, "details", {})))
