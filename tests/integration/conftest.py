@@ -14,8 +14,9 @@ ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)
 BIN = os.path.dirname(sys.executable)
 
 
-def run_playbook(playbook, inventory, *args, json_out=False):
-    env = dict(
+def run_playbook(playbook, inventory, *args, json_out=False, env=None):
+    """ansible-playbook with the checkout as the collection (`env` adds or overrides variables)."""
+    extra, env = env or {}, dict(
         os.environ,
         ANSIBLE_COLLECTIONS_PATH=os.path.join(ROOT, ".cache", "collections"),
         ANSIBLE_NOCOLOR="1",
@@ -25,6 +26,7 @@ def run_playbook(playbook, inventory, *args, json_out=False):
         ANSIBLE_INVENTORY_UNPARSED_WARNING="0",
         PATH=BIN + os.pathsep + os.environ.get("PATH", ""),
     )
+    env.update(extra)
     if json_out:
         env["ANSIBLE_STDOUT_CALLBACK"] = "ansible.builtin.json"
     cmd = [os.path.join(BIN, "ansible-playbook"), "-i", str(inventory), str(playbook),

@@ -317,3 +317,38 @@ def test_gpu_modes_token_reads_only_litellms_configmap(rendered):
     assert reader["metadata"]["namespace"] == "ml"
     assert reader["rules"] == [{"apiGroups": [""], "resources": ["configmaps"], "resourceNames": ["litellm-config"],
                                 "verbs": ["get"]}]
+
+
+def test_a_new_add_on_role_is_rendered_without_being_listed(tmp_path):
+    """render.yml finds every role with manifest templates and its cluster entry point: an add-on is its role
+    and its playbook, nothing else (here a copy of the collection with a few roles and a new one)."""
+    collection = tmp_path / "collections" / "ansible_collections" / "homelab" / "platform"
+    for part in ("plugins", "playbooks", "docs", "meta", "galaxy.yml"):
+        source = os.path.join(ROOT, part)
+        (shutil.copytree if os.path.isdir(source) else shutil.copy)(source, str(collection / part))
+    for role in ("homelab", "k8s_manifests", "ollama", "gpu_mode"):
+        shutil.copytree(os.path.join(ROOT, "roles", role), str(collection / "roles" / role))
+    new = collection / "roles" / "stirling_pdf"
+    (new / "templates").mkdir(parents=True)
+    (new / "tasks").mkdir()
+    (new / "templates" / "stirling-pdf.yaml.j2").write_text(
+        "# Stirling-PDF Service for home-lab\n# Namespace: docs\n#\n# Story: 10.1 - PDF tools\n"
+        "# Epic: 10 - Paperless-ngx Document Management\n#\n# FRs:\n# - FR-E10-1: PDFs are processed\n#\n"
+        "# NFRs:\n# - NFR-E03-5: no service without TLS\n"
+        "{{ 'stirling-pdf' | homelab.platform.k8s_workload('server', 'docs', 'stirlingtools/stirling-pdf:1.0', port=8080)"
+        " | homelab.platform.to_manifests }}\n")
+    (new / "tasks" / "main.yml").write_text(yaml.safe_dump([
+        {"name": "Render", "ansible.builtin.set_fact": {
+            "stirling_pdf__manifests": "{{ ['stirling-pdf.yaml.j2'] | zip(query('ansible.builtin.template', "
+                                       "'stirling-pdf.yaml.j2')) }}"}},
+        {"name": "Manifests", "ansible.builtin.include_role": {"name": "homelab.platform.k8s_manifests"},
+         "vars": {"k8s_manifests_files": "{{ stirling_pdf__manifests }}", "k8s_manifests_namespace": "docs"}}]))
+    out = tmp_path / "out"
+    proc = run_playbook(str(collection / "playbooks" / "render.yml"), INVENTORY, "-e", "homelab_render_dir=%s" % out,
+                        "-e", "@" + SECRETS, env={"ANSIBLE_COLLECTIONS_PATH": str(tmp_path / "collections")})
+    assert proc.returncode == 0, proc.stdout[-3000:]
+    assert sorted(os.listdir(str(out))) == ["gpu_mode", "ollama", "stirling_pdf"]
+    assert sorted(os.listdir(str(out / "gpu_mode"))) == ["rbac-litellm.yaml", "rbac.yaml"]  # its `cluster` entry point
+    deployment = next(o for o in m.load_objects((out / "stirling_pdf" / "stirling-pdf.yaml").read_text())
+                      if o["kind"] == "Deployment")
+    assert deployment["metadata"]["namespace"] == "docs"
