@@ -169,3 +169,21 @@ def test_an_unreachable_api_fails_at_once_and_says_so():
     result = failed[0][1]
     assert result.get("attempts", 1) == 1  # not retried like a starting webhook
     assert "Connection refused" in json.dumps(result) or "Max retries exceeded" in json.dumps(result)
+
+
+def test_k3s_local_path_stays_but_is_no_longer_the_default_class(cluster):
+    """K3s ships local-path as the default StorageClass; epic 2 patches it through k8s_manifests (only the
+    annotation: the object stays K3s's) and the second run finds nothing to change."""
+    storage = kubernetes.client.StorageV1Api(cluster.api_client())
+    storage.create_storage_class({"apiVersion": "storage.k8s.io/v1", "kind": "StorageClass",
+                                  "metadata": {"name": "local-path", "annotations": {
+                                      "storageclass.kubernetes.io/is-default-class": "true"}},
+                                  "provisioner": "rancher.io/local-path"})
+    try:
+        stats_of(apply(cluster, "epic02_storage.yml"))
+        local = storage.read_storage_class("local-path")
+        assert local.metadata.annotations["storageclass.kubernetes.io/is-default-class"] == "false"
+        assert local.provisioner == "rancher.io/local-path"
+        assert stats_of(apply(cluster, "epic02_storage.yml"))["changed"] == 0
+    finally:
+        storage.delete_storage_class("local-path")
