@@ -93,7 +93,7 @@ def healthy(cluster):
     return core, custom
 
 
-def verify(cluster, url, ca):
+def verify(cluster, url, ca, **inventory):
     env = dict(os.environ, ANSIBLE_COLLECTIONS_PATH=os.path.join(ROOT, ".cache", "collections"),
                ANSIBLE_STDOUT_CALLBACK="ansible.builtin.json", K8S_AUTH_HOST=cluster.url,
                K8S_AUTH_API_KEY="emulator-accepts-any-token")
@@ -101,6 +101,7 @@ def verify(cluster, url, ca):
     extra = {"homelab_kubeconfig": None, "verify_gpu": False, "verify_nodes": False, "verify_https_urls": [url]}
     if ca:
         extra["verify_https_ca_cert"] = ca
+    extra.update(inventory)
     proc = subprocess.run(
         [os.path.join(BIN, "ansible-playbook"), "-i", os.path.join(ROOT, "inventories", "homelab"),
          os.path.join(ROOT, "playbooks", "verify.yml"), "-e", "ansible_python_interpreter=" + sys.executable,
@@ -152,3 +153,14 @@ def test_broken_pieces_are_named(cluster, healthy, https_server):
             "(Issuing certificate as Secret does not exist)") in lines
     assert lines[-1].startswith("FAIL https https://localhost:1/: https://localhost:1/: ")
     assert "PASS storageclass: nfs-client is the default StorageClass" in lines
+
+
+def test_the_checks_follow_the_inventorys_storage_class_and_namespaces(cluster, healthy, https_server):
+    code, lines = verify(cluster, *https_server, homelab_storage_class="shared-nfs",
+                         homelab_monitoring_namespace="observe")
+    assert code != 0  # this cluster's default class is nfs-client, and nothing runs in observe
+    assert [line for line in lines if line.startswith(("PASS storageclass", "FAIL storageclass"))] == [
+        line for line in lines if line.startswith("FAIL storageclass") and "shared-nfs" in line]
+    pods = [line.split(":")[0].split(" ", 1) for line in lines if " pods " in line]
+    assert [check for _status, check in pods] == ["pods kube-system", "pods infra", "pods observe"]
+    assert pods[-1][0] == "FAIL"
