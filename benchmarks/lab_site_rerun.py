@@ -1,10 +1,10 @@
 """The idempotent re-run of the whole site.yml on the running lab (`make lab` first): wall time,
 changed per host, and the ten slowest tasks from the profile_tasks callback (ansible.posix).
 
-    .venv/bin/python benchmarks/lab_site_rerun.py [--podman]
+    .venv/bin/python benchmarks/lab_site_rerun.py [--podman] [--all]
 
 --podman runs the same re-run over Molecule's podman connection instead of the lab inventory's
-ssh with pipelining (ADR-013), for comparison. Run it on a machine that is otherwise idle: the
+ssh with pipelining (ADR-013), for comparison. --all lists every task's time, not the ten slowest. Run it on a machine that is otherwise idle: the
 figures are wall times.
 """
 
@@ -23,7 +23,7 @@ RECAP = re.compile(r"^(\S+)\s+: ok=(\d+)\s+changed=(\d+)\s+unreachable=(\d+)\s+f
 
 
 def rerun(podman):
-    env = dict(os.environ, ANSIBLE_CALLBACKS_ENABLED="ansible.posix.profile_tasks", PROFILE_TASKS_TASK_OUTPUT_LIMIT="10",
+    env = dict(os.environ, ANSIBLE_CALLBACKS_ENABLED="ansible.posix.profile_tasks", PROFILE_TASKS_TASK_OUTPUT_LIMIT="all",
                ANSIBLE_NOCOLOR="1", ANSIBLE_COLLECTIONS_PATH=os.path.join(ROOT, ".cache", "collections"),
                CONTAINERS_CONF=os.path.join(ROOT, "tests", "lab", "containers.conf"), LAB_ROOT=ROOT)
     command = [os.path.join(BIN, "ansible-playbook"), "-i", os.path.join(ROOT, "inventories", "lab"),
@@ -54,8 +54,13 @@ def main():
     print("%-16s %6s %8s %12s %7s" % ("host", "ok", "changed", "unreachable", "failed"))
     for host, ok, changed, unreachable, failed in recap:
         print("%-16s %6s %8s %12s %7s" % (host, ok, changed, unreachable, failed))
-    print("ten slowest tasks (profile_tasks):")
-    for name, seconds in TASK.findall(out)[:10]:
+    tasks = TASK.findall(out)
+    facts = [float(seconds) for name, seconds in tasks if name.strip().startswith("Gathering Facts")]
+    print("%d tasks, %.1f s in total; fact gathering %d times, %.1f s"
+          % (len(tasks), sum(float(seconds) for _name, seconds in tasks), len(facts), sum(facts)))
+    shown = tasks if "--all" in sys.argv[1:] else tasks[:10]
+    print("%s (profile_tasks):" % ("every task, slowest first" if len(shown) > 10 else "ten slowest tasks"))
+    for name, seconds in shown:
         print("  %7ss  %s" % (seconds, name.strip()))
 
 

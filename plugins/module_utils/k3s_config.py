@@ -25,6 +25,7 @@ MANAGED_KEYS = {
     "cluster-reset": "nothing: playbooks/restore.yml -e k3s_cluster_reset=true (docs/runbooks/cluster-restore.md)",
     "cluster-reset-restore-path": "nothing: playbooks/restore.yml -e k3s_restore_snapshot=PATH (docs/runbooks/cluster-restore.md)",
     "node-ip": "k3s_node_ip",
+    "https-listen-port": "homelab_api_port (joining nodes, kubeconfigs and gpu-mode use it too)",
     "node-external-ip": "k3s_node_external_ip",
     "flannel-iface": "k3s_flannel_iface (or k3s_use_tailscale)",
     "node-label": "k3s_node_labels (a dict)",

@@ -162,3 +162,23 @@ def test_ages_read_as_kubectl_shows_them(seconds, shown):
     at = datetime.datetime(2026, 11, 24, 12, 0, 0, tzinfo=datetime.timezone.utc)
     created = at - datetime.timedelta(seconds=seconds)
     assert lab.age(created.strftime("%Y-%m-%dT%H:%M:%SZ"), at) == shown
+
+
+def test_the_crds_last_read_stay_served_while_etcd_does_not_answer():
+    crd = {"spec": {"group": "metallb.io", "names": {"plural": "ipaddresspools", "kind": "IPAddressPool"},
+                    "scope": "Namespaced", "versions": [{"name": "v1beta1", "served": True}]}}
+
+    class FlakyEtcd:
+        up = True
+
+        def list(self, prefix):
+            if not self.up:
+                raise lab.EtcdUnavailable("etcd: no answer")
+            return [(crd, 1)], 1
+
+    etcd = FlakyEtcd()
+    api = lab.LabAPI(etcd, [], "v1.34.3+k3s1")
+    key = ("metallb.io", "v1beta1", "ipaddresspools")
+    assert key in api.resources()
+    etcd.up = False
+    assert key in api.resources()  # requests for it then fail on etcd (503), as K3s's apiserver answers

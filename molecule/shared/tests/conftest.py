@@ -35,12 +35,23 @@ def tailscale_ip(name):
         return yaml.safe_load(handle)["lab_tailscale_ip"]
 
 
+def api_port():
+    """The port the scenario's servers serve the API on (homelab_api_port; K3s's 6443 unless the inventory says)."""
+    return int(RUNNER.get_variables(SERVERS[0]).get("homelab_api_port", 6443))
+
+
+def local_api():
+    """--server for K3s's client commands on a server (their default is https://127.0.0.1:6443, whatever port the
+    server listens on), as a user whose API moved passes it."""
+    return "https://127.0.0.1:%d" % api_port()
+
+
 def client_for(server=None):
     """A Kubernetes client from the kubeconfig the servers merged on the controller (context homelab),
     optionally aimed at one server's API."""
     api = kubernetes.config.new_client_from_config(KUBECONFIG, context="homelab")
     if server:
-        api.configuration.host = "https://%s:6443" % tailscale_ip(server)
+        api.configuration.host = "https://%s:%d" % (tailscale_ip(server), api_port())
     return api
 
 

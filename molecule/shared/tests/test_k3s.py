@@ -6,10 +6,10 @@ import stat
 import kubernetes
 import pytest
 import yaml
-from conftest import (AGENTS, ALL, FIRST, LAB_ROOT, SCENARIO, SERVERS, client_for, events, host, invocation, names,
+from conftest import (AGENTS, ALL, FIRST, LAB_ROOT, SCENARIO, SERVERS, api_port, client_for, events, host, invocation, names,
                       node_state, read_yaml, recap_changed, run_playbook, tailscale_ip, wait_for)
 
-SERVER_URL = "https://%s:6443" % tailscale_ip(FIRST)
+SERVER_URL = "https://%s:%d" % (tailscale_ip(FIRST), api_port())
 S3_ACCESS, S3_SECRET = "lab-s3-access-NOTASECRET", "lab-s3-secret-NOTASECRET"  # inventories/lab fakes
 REGISTRY_PASSWORD = "lab-registry-password-NOTASECRET"
 # Role behaviour that does not depend on how many servers there are runs in one scenario (the time budget of
@@ -46,6 +46,8 @@ def test_server_config(name):
     assert drop_in.user == "root" and drop_in.mode == 0o600
     assert h.file("/etc/rancher/k3s/config.yaml.d").mode == 0o700
     assert read_yaml(h, drop_in.path) == {"etcd-s3-access-key": S3_ACCESS, "etcd-s3-secret-key": S3_SECRET}
+    # homelab_api_port (the HA scenario moves it): K3s's own default is not written.
+    assert cfg.get("https-listen-port", 6443) == api_port() and cfg.get("https-listen-port") != 6443
     if name == FIRST:
         assert cfg["cluster-init"] is True and "server" not in cfg
     else:

@@ -13,7 +13,7 @@ import stat
 import uuid
 
 import pytest
-from conftest import AGENTS, FIRST, SERVERS, host, node_state, run_playbook
+from conftest import AGENTS, FIRST, SERVERS, host, local_api, node_state, run_playbook
 
 LAB_PHASE = 3  # conftest: after the checks and the upgrade; it restarts the whole cluster
 TLS = "/var/lib/rancher/k3s/server/tls/etcd"
@@ -60,7 +60,7 @@ def test_backup_copies_the_snapshot_with_its_checksum(lab):
     on_server = host(FIRST).file("%s/%s" % (SNAPSHOTS, name))
     assert on_server.mode == 0o600 and on_server.sha256sum == digest
     assert snapshot in lab["backup_out"]  # it says where the backup went
-    assert name in host(FIRST).check_output("/usr/local/bin/k3s etcd-snapshot ls")
+    assert name in host(FIRST).check_output("/usr/local/bin/k3s etcd-snapshot ls --etcd-server %s", local_api())
 
 
 def _damaged(lab, tmp_path):

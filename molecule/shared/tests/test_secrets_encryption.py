@@ -11,7 +11,7 @@ import uuid
 
 import kubernetes
 import pytest
-from conftest import AGENTS, FIRST, SERVERS, client_for, host, run_playbook
+from conftest import AGENTS, FIRST, SERVERS, client_for, host, local_api, run_playbook
 
 TLS = "/var/lib/rancher/k3s/server/tls/etcd"
 ETCDCTL = ("ETCDCTL_API=3 etcdctl --cacert=%s/server-ca.crt --cert=%s/client.crt --key=%s/client.key "
@@ -20,7 +20,7 @@ VALUE = "lab-secret-value-%s" % uuid.uuid4().hex[:8]
 
 
 def status(name):
-    return json.loads(host(name).check_output("k3s secrets-encrypt status --output json"))
+    return json.loads(host(name).check_output("k3s secrets-encrypt status --output json --server %s", local_api()))
 
 
 def stored(name, namespace="default"):
@@ -41,7 +41,7 @@ def secret():
 @pytest.mark.parametrize("name", SERVERS)
 def test_every_server_runs_with_one_key_and_the_same_configuration(name):
     assert status(name) == {"stage": "start", "activekey": "aescbckey", "enable": True, "hashmatch": True}
-    text = host(name).check_output("k3s secrets-encrypt status")
+    text = host(name).check_output("k3s secrets-encrypt status --server %s", local_api())
     assert text.splitlines()[:3] == ["Encryption Status: Enabled", "Current Rotation Stage: start",
                                      "Server Encryption Hashes: All hashes match"]
     f = host(name).file("/var/lib/rancher/k3s/server/cred/encryption-config.json")

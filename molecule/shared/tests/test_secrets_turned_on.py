@@ -9,7 +9,7 @@ import uuid
 
 import kubernetes
 import pytest
-from conftest import FIRST, SCENARIO, client_for, host, node_state, recap_changed, run_playbook, wait_for
+from conftest import FIRST, SCENARIO, client_for, host, local_api, node_state, recap_changed, run_playbook, wait_for
 from test_secrets_encryption import status, stored
 
 LAB_PHASE = 1.5  # conftest: after the disruptive checks, before restore (its snapshot is taken encrypted)
@@ -31,12 +31,13 @@ def raw(name):
 
 
 def k3s(command):
-    return host(FIRST).check_output("k3s secrets-encrypt " + command)
+    return host(FIRST).check_output("k3s secrets-encrypt %s --server %s" % (command, local_api()))
 
 
 def restart_server():
     host(FIRST).check_output("systemctl restart k3s")
-    wait_for(lambda: host(FIRST).run("k3s secrets-encrypt status --output json").rc == 0, "the server answers again")
+    wait_for(lambda: host(FIRST).run("k3s secrets-encrypt status --output json --server %s", local_api()).rc == 0,
+             "the server answers again")
 
 
 def test_a_datastore_started_without_encryption_is_refused_and_nothing_changes():
@@ -85,4 +86,4 @@ def test_turned_on_again_every_secret_written_while_off_is_stored_encrypted():
         assert base64.b64decode(read.data["v"]).decode() == value
     rc, out = run_playbook("epic01_k3s.yml", "--limit", FIRST)
     assert rc == 0 and not any(recap_changed(out).values()), out[-3000:]
-    assert json.loads(host(FIRST).check_output("k3s secrets-encrypt status --output json")) == now
+    assert json.loads(host(FIRST).check_output("k3s secrets-encrypt status --output json --server %s", local_api())) == now

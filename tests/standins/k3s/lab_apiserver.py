@@ -455,17 +455,22 @@ class LabAPI:
         self.etcd = etcd
         self.builtin = load_discovery(list(discovery_documents) + K3S_CRDS)
         self.version = version
+        # The resources of the CRDs last read. The real apiserver serves its CRDs from memory (an informer), so a
+        # moment without etcd makes their requests fail with 503 (etcd), not 404 (no such resource).
+        self.crd_resources = {}
 
     # discovery
     def resources(self):
-        found = dict(self.builtin)
         try:
             crds, _rev = self.etcd.list(CRD_PREFIX)
         except EtcdUnavailable:
-            crds = []
-        for crd, _rev in crds:
-            found.update(crd_resources(crd))
-        return found
+            pass
+        else:
+            found = {}
+            for crd, _rev in crds:
+                found.update(crd_resources(crd))
+            self.crd_resources = found  # one assignment: request threads see the old set or the new one
+        return {**self.builtin, **self.crd_resources}
 
     def groups(self):
         groups = {}

@@ -75,7 +75,7 @@ def test_build_config_merges_and_drops_empty():
     assert list(cfg) == sorted(cfg)
 
 
-@pytest.mark.parametrize("key", ["token", "server", "cluster-init", "token-file", "cluster_init", "node-ip"])
+@pytest.mark.parametrize("key", ["token", "server", "cluster-init", "token-file", "cluster_init", "node-ip", "https-listen-port"])
 def test_build_config_refuses_managed_keys(key):
     with pytest.raises(core.K3sConfigError, match="managed by the roles.*%s \\(set " % key):
         core.build_config({}, {key: "x"})
