@@ -4,8 +4,8 @@ changed per host, and the ten slowest tasks from the profile_tasks callback (ans
     .venv/bin/python benchmarks/lab_site_rerun.py [--podman] [--all]
 
 --podman runs the same re-run over Molecule's podman connection instead of the lab inventory's
-ssh with pipelining (ADR-013), for comparison. --all lists every task's time, not the ten slowest. Run it on a machine that is otherwise idle: the
-figures are wall times.
+ssh with pipelining (ADR-013), for comparison. --all lists every task's time, not the ten slowest.
+Run it on a machine that is otherwise idle: the figures are wall times.
 """
 
 import json
@@ -55,9 +55,9 @@ def main():
     for host, ok, changed, unreachable, failed in recap:
         print("%-16s %6s %8s %12s %7s" % (host, ok, changed, unreachable, failed))
     tasks = TASK.findall(out)
-    facts = [float(seconds) for name, seconds in tasks if name.strip().startswith("Gathering Facts")]
+    facts = [float(seconds) for task, seconds in tasks if task.strip().startswith("Gathering Facts")]
     print("%d tasks, %.1f s in total; fact gathering %d times, %.1f s"
-          % (len(tasks), sum(float(seconds) for _name, seconds in tasks), len(facts), sum(facts)))
+          % (len(tasks), sum(float(seconds) for _task, seconds in tasks), len(facts), sum(facts)))
     shown = tasks if "--all" in sys.argv[1:] else tasks[:10]
     print("%s (profile_tasks):" % ("every task, slowest first" if len(shown) > 10 else "ten slowest tasks"))
     for name, seconds in shown:

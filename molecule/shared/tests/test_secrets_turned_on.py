@@ -86,4 +86,4 @@ def test_turned_on_again_every_secret_written_while_off_is_stored_encrypted():
         assert base64.b64decode(read.data["v"]).decode() == value
     rc, out = run_playbook("epic01_k3s.yml", "--limit", FIRST)
     assert rc == 0 and not any(recap_changed(out).values()), out[-3000:]
-    assert json.loads(host(FIRST).check_output("k3s secrets-encrypt status --output json --server %s", local_api())) == now
+    assert json.loads(k3s("status --output json")) == now
