@@ -18,7 +18,7 @@ import copy
 import itertools
 import time
 
-from .k8s_client import K8sError, merge_patch
+from .k8s_client import K8sError, is_subset, merge_patch
 from .k8s_client import call as k8s_call
 
 MODE_LABEL = "gpu-mode"
@@ -50,15 +50,6 @@ EXIT_USAGE = 2
 EXIT_TIMEOUT = 3
 EXIT_API = 4
 EXIT_VRAM = 5
-
-
-def is_subset(want, have):
-    """True when every key/value of `want` is in `have` (lists compared item by item)."""
-    if isinstance(want, dict):
-        return isinstance(have, dict) and all(k in have and is_subset(v, have[k]) for k, v in want.items())
-    if isinstance(want, list):
-        return isinstance(have, list) and len(want) == len(have) and all(is_subset(w, h) for w, h in zip(want, have))
-    return want == have or (isinstance(want, (int, float)) and str(want) == str(have) and not isinstance(want, bool))
 
 
 def selector_of(deployment):

@@ -23,6 +23,15 @@ K8S_ENV = {
 MERGE_PATCH = "application/merge-patch+json"
 
 
+def is_subset(want, have):
+    """True when every key/value of `want` is in `have` (lists compared item by item)."""
+    if isinstance(want, dict):
+        return isinstance(have, dict) and all(k in have and is_subset(v, have[k]) for k, v in want.items())
+    if isinstance(want, list):
+        return isinstance(have, list) and len(want) == len(have) and all(is_subset(w, h) for w, h in zip(want, have))
+    return want == have or (isinstance(want, (int, float)) and str(want) == str(have) and not isinstance(want, bool))
+
+
 def merge_patch(method, *args):
     """Calls a generated `patch_*` method of the client with a JSON merge patch (RFC 7386) as the body.
 

@@ -58,3 +58,10 @@ class K8sModule(AnsibleModule):
     def fail_from(self, exc, **result):
         """Fail with the error's message and its details (status, reason, host ...) next to `result`."""
         self.fail_json(msg=str(exc), **dict(result, **getattr(exc, "details", {})))
+
+    def exit_with(self, result):
+        """exit_json with `result`, its `diff` kept only when the run asked for one (--diff)."""
+        diff = result.pop("diff", None)
+        if self._diff and diff is not None:
+            result["diff"] = diff
+        self.exit_json(**result)

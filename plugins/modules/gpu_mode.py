@@ -128,10 +128,7 @@ def main():
                              wait=p["wait"], timeout=p["wait_timeout"], check_mode=module.check_mode, gpu=p["gpu"])
     except core.GpuModeError as exc:
         module.fail_from(exc)
-    diff = result.pop("diff")
-    if module._diff:
-        result["diff"] = diff
-    module.exit_json(**result)
+    module.exit_with(result)
 
 
 if __name__ == "__main__":

@@ -18,6 +18,11 @@ BIN = os.path.dirname(sys.executable)
 
 
 def apply(cluster, playbook, *extra):
+    return run(cluster, playbook, *extra)[0]
+
+
+def run(cluster, playbook, *extra):
+    """ansible-playbook with the json callback (module arguments included): the stats and everything printed."""
     env = dict(os.environ, ANSIBLE_COLLECTIONS_PATH=os.path.join(ROOT, ".cache", "collections"),
                ANSIBLE_STDOUT_CALLBACK="ansible.builtin.json", K8S_AUTH_HOST=cluster.url, K8S_AUTH_API_KEY="emulator-accepts-any-token")
     proc = subprocess.run(
@@ -29,7 +34,7 @@ def apply(cluster, playbook, *extra):
     failed = [(t["task"]["name"], t["hosts"]["localhost"].get("msg", t["hosts"]["localhost"].get("censored")))
               for p in doc["plays"] for t in p["tasks"] if t["hosts"].get("localhost", {}).get("failed")]
     assert proc.returncode == 0, failed
-    return doc["stats"]["localhost"]
+    return doc["stats"]["localhost"], proc.stdout + proc.stderr
 
 
 def test_epic12_twice_second_run_changes_nothing(cluster):
@@ -85,10 +90,12 @@ def test_epic12_keeps_the_operators_serving_mode_and_gives_it_its_current_defini
 def test_epic14_twice_second_run_changes_nothing_and_never_prints_the_key(cluster):
     extra = ("-e", '{"litellm_create_namespace": false, "litellm_master_key": "sk-test-master-do-not-print",'
                    ' "litellm_provider_keys": {"OPENAI_API_KEY": "sk-test-openai-do-not-print"}}')
-    first = apply(cluster, "epic14_litellm.yml", *extra)
-    assert first["changed"] == 2  # the Secret (never logged), then ConfigMap, Deployment and Service in one call
-    second = apply(cluster, "epic14_litellm.yml", *extra)
+    first, printed = run(cluster, "epic14_litellm.yml", *extra)
+    assert first["changed"] == 1  # one k8s_apply call: the Secret, ConfigMap, Deployment and Service
+    second, printed_again = run(cluster, "epic14_litellm.yml", *extra, "--diff")
     assert second["changed"] == 0
+    for key in ("sk-test-master-do-not-print", "sk-test-openai-do-not-print"):
+        assert key not in printed + printed_again
     import kubernetes
 
     client = cluster.api_client()

@@ -88,13 +88,20 @@ def objects_in_kinds(cluster, namespace, kinds):
 
 
 def test_check_mode_writes_only_dry_runs(cluster):
-    """In check mode every write reaches the API as a server-side dry run (dryRun=All).
-    kmock ignores dryRun and stores the objects anyway, so the requests are what is checked."""
+    """In check mode nothing is created (a missing object is reported, not sent) and a change reaches the API only
+    as a server-side dry run (dryRun=All). kmock ignores dryRun and stores a patch anyway, so the requests are what
+    is checked."""
     seen = len(list(cluster.emulator))
     proc = apply(cluster, "epic17_open_webui.yml", "--check", "--diff")
-    assert stats_of(proc)["changed"] >= 1
+    assert stats_of(proc)["changed"] >= 1 and "Deployment apps/open-webui-server" in proc.stdout
+    assert [r for r in list(cluster.emulator)[seen:] if str(r.method).upper().endswith(("POST", "PUT", "PATCH", "DELETE"))] == []
+    assert objects_in(cluster, "apps") == []
+    assert stats_of(apply(cluster, "epic17_open_webui.yml"))["changed"] >= 1
+    seen = len(list(cluster.emulator))
+    proc = apply(cluster, "epic17_open_webui.yml", "--check", "--diff", "-e", "open_webui_image=example.test/open-webui:v2")
+    assert stats_of(proc)["changed"] == 1 and "example.test/open-webui:v2" in proc.stdout
     writes = [r for r in list(cluster.emulator)[seen:] if str(r.method).upper().endswith(("POST", "PUT", "PATCH", "DELETE"))]
-    assert writes, "check mode sent no write at all"
+    assert [str(r.url.path) for r in writes] == ["/apis/apps/v1/namespaces/apps/deployments/open-webui-server"]
     assert [(str(r.method), str(r.url.path)) for r in writes if r.params.get("dryRun") != "All"] == []
     assert not [v for v in yaml.safe_load(open(SECRETS)).values() if v in proc.stdout + proc.stderr]
     for obj in objects_in(cluster, "apps"):  # forget what the emulator kept, for the tests below
@@ -133,7 +140,7 @@ def test_objects_of_a_chart_api_wait_for_the_chart():
     try:
         proc = apply(bare, "epic03_ingress.yml")
         assert proc.returncode != 0
-        assert "metallb.io/v1beta1 IPAddressPool not served after 2 attempts" in proc.stdout
+        assert "metallb.io/v1beta1 IPAddressPool not served after 2 s" in proc.stdout
         names = [o["metadata"]["name"] for o in objects_in_kinds(bare, "infra", ["HelmChart"])]
         assert names == ["metallb"]  # applied before the wait; cert-manager's play never started
     finally:
@@ -164,11 +171,12 @@ def test_an_unreachable_api_fails_at_once_and_says_so():
     doc = json.loads(proc.stdout)
     failed = [(t["task"]["name"], t["hosts"]["localhost"]) for p in doc["plays"] for t in p["tasks"]
               if t["hosts"].get("localhost", {}).get("failed")]
-    # the first call of the role (the Namespace with the first batch of manifests) fails, not retried
-    assert [entry[0] for entry in failed] == ["homelab.platform.k8s_manifests : Apply Namespace, dev-proxy.yaml, dev-proxy-ingress.yaml"]
+    # the role's one call fails at its first request (discovery of the Namespace's API), not retried
+    assert [entry[0] for entry in failed] == ["homelab.platform.k8s_manifests : Apply the manifests of dev_proxy"]
     result = failed[0][1]
-    assert result.get("attempts", 1) == 1  # not retried like a starting webhook
-    assert "Connection refused" in json.dumps(result) or "Max retries exceeded" in json.dumps(result)
+    assert result["msg"].startswith("cannot reach the Kubernetes API at http://127.0.0.1:1")
+    assert result["objects"] == [] and result["changed"] is False and result["host"] == "http://127.0.0.1:1"
+    assert "Connection refused" in result["msg"] or "Max retries exceeded" in result["msg"]
 
 
 def test_k3s_local_path_stays_but_is_no_longer_the_default_class(cluster):
