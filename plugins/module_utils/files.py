@@ -1,0 +1,169 @@
+# -*- coding: utf-8 -*-
+# Copyright: homelab.platform contributors
+# GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
+"""A role's directories and text files on a node in one pass: the logic of the files module, without Ansible.
+
+Each directory is created when missing; each file is written (atomically: a temporary file in the same directory,
+then a rename) only when its content differs; mode, owner and group are set where they differ. The result lists
+the paths that changed and, per path, a before/after diff of what differs. In check mode nothing is touched.
+"""
+
+from __future__ import annotations
+
+import grp
+import os
+import pwd
+import stat
+import tempfile
+
+# A diff shows the text of files up to this size; larger ones are summarised.
+DIFF_LIMIT = 64 * 1024
+
+
+class FilesError(Exception):
+    """A request that cannot be carried out; the message names the path and what to change."""
+
+
+def parse_mode(mode, path):
+    if mode is None:
+        return None
+    text = str(mode)
+    try:
+        value = int(text, 8)
+    except ValueError:
+        raise FilesError("%s: mode must be octal like '0644', not %r" % (path, mode)) from None
+    if not 0 <= value <= 0o7777:
+        raise FilesError("%s: mode %r is out of range" % (path, mode))
+    return value
+
+
+def ids(owner, group, path):
+    """(uid, gid), -1 for what is not given."""
+    try:
+        uid = pwd.getpwnam(owner).pw_uid if owner is not None else -1
+    except KeyError:
+        raise FilesError("%s: owner %r does not exist on this host" % (path, owner)) from None
+    try:
+        gid = grp.getgrnam(group).gr_gid if group is not None else -1
+    except KeyError:
+        raise FilesError("%s: group %r does not exist on this host" % (path, group)) from None
+    return uid, gid
+
+
+def attribute_changes(st, mode, uid, gid):
+    """{attribute: (before, after)} of what differs between a stat result and the wanted attributes."""
+    changes = {}
+    if mode is not None and stat.S_IMODE(st.st_mode) != mode:
+        changes["mode"] = ("%04o" % stat.S_IMODE(st.st_mode), "%04o" % mode)
+    if uid != -1 and st.st_uid != uid:
+        changes["owner"] = (st.st_uid, uid)
+    if gid != -1 and st.st_gid != gid:
+        changes["group"] = (st.st_gid, gid)
+    return changes
+
+
+def set_attributes(path, mode, uid, gid):
+    if uid != -1 or gid != -1:
+        os.chown(path, uid, gid)
+    if mode is not None:
+        os.chmod(path, mode)
+
+
+def existing(path, is_type, type_name):
+    """The lstat of path, None when it does not exist; a FilesError when it exists as another type."""
+    try:
+        st = os.lstat(path)
+    except FileNotFoundError:
+        return None
+    if not is_type(st.st_mode):
+        raise FilesError("%s exists and is not %s: move it away first" % (path, type_name))
+    return st
+
+
+def ensure_directory(spec, check_mode):
+    """None when the directory is as wanted, else its diff entry."""
+    path = spec["path"]
+    mode = parse_mode(spec.get("mode"), path)
+    uid, gid = ids(spec.get("owner"), spec.get("group"), path)
+    st = existing(path, stat.S_ISDIR, "a directory")
+    if st is None:
+        if not check_mode:
+            os.makedirs(path, exist_ok=True)
+            set_attributes(path, mode, uid, gid)
+        return {"before_header": path, "after_header": path, "before": "absent\n", "after": "directory\n"}
+    return correct_attributes(path, st, mode, uid, gid, check_mode)
+
+
+def correct_attributes(path, st, mode, uid, gid, check_mode):
+    """None when mode, owner and group are as wanted; else set them (not in check mode) and return the diff."""
+    changes = attribute_changes(st, mode, uid, gid)
+    if not changes:
+        return None
+    if not check_mode:
+        set_attributes(path, mode, uid, gid)
+    return {"before_header": path, "after_header": path,
+            "before": "".join("%s: %s\n" % (k, v[0]) for k, v in sorted(changes.items())),
+            "after": "".join("%s: %s\n" % (k, v[1]) for k, v in sorted(changes.items()))}
+
+
+def shown(text):
+    return text if len(text) <= DIFF_LIMIT else "(%d bytes, not shown)\n" % len(text)
+
+
+def ensure_file(spec, check_mode):
+    """None when the file holds the content with the wanted attributes, else its diff entry."""
+    dest, content = spec["dest"], spec["content"]
+    mode = parse_mode(spec.get("mode"), dest)
+    uid, gid = ids(spec.get("owner"), spec.get("group"), dest)
+    data = content.encode("utf-8")
+    st = existing(dest, stat.S_ISREG, "a regular file")
+    if st is not None:
+        with open(dest, "rb") as handle:
+            current = handle.read()
+        if current == data:
+            return correct_attributes(dest, st, mode, uid, gid, check_mode)
+        before = shown(current.decode("utf-8", "replace"))
+    else:
+        before = ""
+    if not os.path.isdir(os.path.dirname(dest) or "."):
+        if not check_mode:
+            raise FilesError("%s: its directory does not exist (list it under directories)" % dest)
+    elif not check_mode:
+        write_atomically(dest, data, st, mode, uid, gid)
+    return {"before_header": dest, "after_header": dest, "before": before, "after": shown(content)}
+
+
+def write_atomically(dest, data, st, mode, uid, gid):
+    """data into dest through a temporary file beside it, with the wanted attributes (else the current file's,
+    else 0644 root's default owner) before the rename, so no reader sees a partial file or a moment of wrong mode."""
+    fd, tmp = tempfile.mkstemp(dir=os.path.dirname(dest) or ".", prefix="." + os.path.basename(dest) + ".")
+    try:
+        with os.fdopen(fd, "wb") as handle:
+            handle.write(data)
+            handle.flush()
+            os.fsync(handle.fileno())
+        keep_mode = stat.S_IMODE(st.st_mode) if st is not None else 0o644
+        set_attributes(tmp, mode if mode is not None else keep_mode,
+                       uid if uid != -1 else (st.st_uid if st is not None else -1),
+                       gid if gid != -1 else (st.st_gid if st is not None else -1))
+        os.rename(tmp, dest)
+    except BaseException:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+        raise
+
+
+def ensure(directories=(), files=(), check_mode=False):
+    """Directories first (in order), then files; {changed, changed_paths, diff}."""
+    diffs, changed_paths = [], []
+    for spec in directories:
+        entry = ensure_directory(spec, check_mode)
+        if entry:
+            diffs.append(entry)
+            changed_paths.append(spec["path"])
+    for spec in files:
+        entry = ensure_file(spec, check_mode)
+        if entry:
+            diffs.append(entry)
+            changed_paths.append(spec["dest"])
+    return {"changed": bool(changed_paths), "changed_paths": changed_paths, "diff": diffs}

@@ -1,0 +1,92 @@
+"""files: a role's directories and text files in one pass; written only when they differ, atomically."""
+
+import os
+import stat
+
+import pytest
+
+from ansible_collections.homelab.platform.plugins.module_utils import files as core
+
+
+def mode_of(path):
+    return "%04o" % stat.S_IMODE(os.stat(path).st_mode)
+
+
+def test_creates_then_changes_nothing(tmp_path):
+    lib = tmp_path / "opt" / "lib"
+    specs = dict(directories=[{"path": str(lib), "mode": "0750"}],
+                 files=[{"dest": str(lib / "core.py"), "content": "x = 1\n", "mode": "0640"},
+                        {"dest": str(tmp_path / "tool.conf"), "content": "A=1\n"}])
+    first = core.ensure(**specs)
+    assert first["changed"] and first["changed_paths"] == [str(lib), str(lib / "core.py"), str(tmp_path / "tool.conf")]
+    assert (lib / "core.py").read_text() == "x = 1\n" and mode_of(lib / "core.py") == "0640" and mode_of(lib) == "0750"
+    assert mode_of(tmp_path / "tool.conf") == "0644"  # a new file without a mode
+    assert first["diff"][1] == {"before_header": str(lib / "core.py"), "after_header": str(lib / "core.py"),
+                                "before": "", "after": "x = 1\n"}
+    inode = os.stat(lib / "core.py").st_ino
+    again = core.ensure(**specs)
+    assert again == {"changed": False, "changed_paths": [], "diff": []}
+    assert os.stat(lib / "core.py").st_ino == inode  # not rewritten
+
+
+def test_a_changed_content_is_replaced_atomically_keeping_the_mode(tmp_path):
+    conf = tmp_path / "tool.conf"
+    conf.write_text("A=1\n")
+    os.chmod(conf, 0o600)
+    inode = os.stat(conf).st_ino
+    result = core.ensure(files=[{"dest": str(conf), "content": "A=2\n"}])
+    assert result["diff"][0]["before"] == "A=1\n" and result["diff"][0]["after"] == "A=2\n"
+    assert conf.read_text() == "A=2\n" and mode_of(conf) == "0600"
+    assert os.stat(conf).st_ino != inode  # a new file renamed over the old one
+    assert [p.name for p in tmp_path.iterdir()] == ["tool.conf"]  # no temporary file left
+
+
+def test_only_the_mode_differs(tmp_path):
+    conf = tmp_path / "tool.conf"
+    conf.write_text("A=1\n")
+    os.chmod(conf, 0o666)
+    result = core.ensure(files=[{"dest": str(conf), "content": "A=1\n", "mode": "0644"}])
+    assert result["diff"][0]["before"] == "mode: 0666\n" and result["diff"][0]["after"] == "mode: 0644\n"
+    assert mode_of(conf) == "0644"
+
+
+def test_check_mode_touches_nothing(tmp_path):
+    conf = tmp_path / "tool.conf"
+    conf.write_text("A=1\n")
+    result = core.ensure(directories=[{"path": str(tmp_path / "new")}],
+                         files=[{"dest": str(conf), "content": "A=2\n"},
+                                {"dest": str(tmp_path / "new" / "f"), "content": "x\n"}], check_mode=True)
+    assert result["changed_paths"] == [str(tmp_path / "new"), str(conf), str(tmp_path / "new" / "f")]
+    assert conf.read_text() == "A=1\n" and not (tmp_path / "new").exists()
+
+
+def test_owner_and_group_by_name(tmp_path):
+    if os.geteuid() != 0:
+        pytest.skip("chown needs root")
+    conf = tmp_path / "tool.conf"
+    conf.write_text("A=1\n")
+    os.chown(conf, 65534, 65534)
+    result = core.ensure(files=[{"dest": str(conf), "content": "A=1\n", "owner": "root", "group": "root"}])
+    assert result["changed"] and os.stat(conf).st_uid == 0 and os.stat(conf).st_gid == 0
+
+
+def test_bad_requests_fail_with_the_path_and_what_to_do(tmp_path):
+    (tmp_path / "adir").mkdir()
+    (tmp_path / "afile").write_text("")
+    with pytest.raises(core.FilesError, match="adir exists and is not a regular file"):
+        core.ensure(files=[{"dest": str(tmp_path / "adir"), "content": ""}])
+    with pytest.raises(core.FilesError, match="afile exists and is not a directory"):
+        core.ensure(directories=[{"path": str(tmp_path / "afile")}])
+    with pytest.raises(core.FilesError, match="mode must be octal like '0644', not 'rw'"):
+        core.ensure(files=[{"dest": str(tmp_path / "x"), "content": "", "mode": "rw"}])
+    with pytest.raises(core.FilesError, match="owner 'no-such-user-here' does not exist"):
+        core.ensure(files=[{"dest": str(tmp_path / "x"), "content": "", "owner": "no-such-user-here"}])
+    with pytest.raises(core.FilesError, match="its directory does not exist"):
+        core.ensure(files=[{"dest": str(tmp_path / "missing" / "x"), "content": ""}])
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["adir", "afile"]
+
+
+def test_a_large_file_is_summarised_in_the_diff(tmp_path):
+    big = "y" * (core.DIFF_LIMIT + 1)
+    result = core.ensure(files=[{"dest": str(tmp_path / "big"), "content": big}])
+    assert result["diff"][0]["after"] == "(%d bytes, not shown)\n" % len(big)
