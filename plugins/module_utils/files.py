@@ -3,7 +3,8 @@
 # GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
 """A role's directories and text files on a node in one pass: the logic of the files module, without Ansible.
 
-Each directory is created when missing; each file is written (atomically: a temporary file in the same directory,
+Each directory is created when missing; each symbolic link made or re-pointed unless a file that is not a link
+holds its path (kept); each file is written (atomically: a temporary file in the same directory,
 then a rename) only when its content differs; mode, owner and group are set where they differ. The result lists
 the paths that changed and, per path, a before/after diff of what differs. In check mode nothing is touched.
 """
@@ -153,9 +154,34 @@ def write_atomically(dest, data, st, mode, uid, gid):
         raise
 
 
-def ensure(directories=(), files=(), check_mode=False):
-    """Directories first (in order), then files; {changed, changed_paths, diff}."""
-    diffs, changed_paths = [], []
+def ensure_link(spec, check_mode):
+    """None when path is already a symbolic link to src, or exists and is not a link (a tool the user installed is
+    kept: True then); else the link is made or re-pointed (atomically: a new link renamed over the old one) and its
+    diff entry returned."""
+    path, src = spec["path"], spec["src"]
+    try:
+        st = os.lstat(path)
+    except FileNotFoundError:
+        st = None
+    if st is not None and not stat.S_ISLNK(st.st_mode):
+        return True
+    before = "link to %s\n" % os.readlink(path) if st is not None else "absent\n"
+    if before == "link to %s\n" % src:
+        return None
+    if not check_mode:
+        tmp = os.path.join(os.path.dirname(path) or ".", ".%s.%d.tmp" % (os.path.basename(path), os.getpid()))
+        os.symlink(src, tmp)
+        try:
+            os.rename(tmp, path)
+        except BaseException:
+            os.unlink(tmp)
+            raise
+    return {"before_header": path, "after_header": path, "before": before, "after": "link to %s\n" % src}
+
+
+def ensure(directories=(), files=(), links=(), check_mode=False):
+    """Directories first (in order), then files, then links; {changed, changed_paths, kept, diff}."""
+    diffs, changed_paths, kept = [], [], []
     for spec in directories:
         entry = ensure_directory(spec, check_mode)
         if entry:
@@ -166,4 +192,11 @@ def ensure(directories=(), files=(), check_mode=False):
         if entry:
             diffs.append(entry)
             changed_paths.append(spec["dest"])
-    return {"changed": bool(changed_paths), "changed_paths": changed_paths, "diff": diffs}
+    for spec in links:
+        entry = ensure_link(spec, check_mode)
+        if entry is True:
+            kept.append(spec["path"])
+        elif entry:
+            diffs.append(entry)
+            changed_paths.append(spec["path"])
+    return {"changed": bool(changed_paths), "changed_paths": changed_paths, "kept": kept, "diff": diffs}

@@ -10,7 +10,8 @@ DOCUMENTATION = r"""
 module: files
 short_description: A role's directories and text files on a host in one call
 description:
-  - Creates the directories O(directories) lists, then writes the text files O(files) lists, in one module run
+  - Creates the directories O(directories) lists, then writes the text files O(files) lists, then makes the
+    symbolic links O(links) lists, in one module run
     instead of one task round trip per path (each costs 0.2-0.5 s over ssh whether or not it changes anything).
   - A file is written only when its content differs, atomically (a temporary file beside it, then a rename), with its
     mode, owner and group set before the rename; mode, owner and group are corrected where only they differ.
@@ -63,6 +64,22 @@ options:
       group:
         description: Group name.
         type: str
+  links:
+    description:
+      - Symbolic links to make, after the files. A link that points elsewhere is re-pointed; a path that exists and
+        is not a link (a tool installed otherwise) is left as it is and listed in RV(kept).
+    type: list
+    elements: dict
+    default: []
+    suboptions:
+      path:
+        description: The link.
+        type: path
+        required: true
+      src:
+        description: What it points to.
+        type: path
+        required: true
 extends_documentation_fragment:
   - homelab.platform.check_mode_diff
 """
@@ -89,6 +106,12 @@ changed_paths:
   type: list
   elements: str
   sample: [/etc/tool.conf]
+kept:
+  description: Paths of O(links) left alone because they exist and are not links.
+  returned: always
+  type: list
+  elements: str
+  sample: [/usr/local/bin/kubectl]
 """
 
 from ansible.module_utils.basic import AnsibleModule
@@ -106,11 +129,14 @@ def main():
             files=dict(type="list", elements="dict", default=[],
                        options=dict(dest=dict(type="path", required=True), content=dict(type="str", required=True),
                                     **OWNERSHIP)),
+            links=dict(type="list", elements="dict", default=[],
+                       options=dict(path=dict(type="path", required=True), src=dict(type="path", required=True))),
         ),
         supports_check_mode=True,
     )
     try:
-        result = core.ensure(module.params["directories"], module.params["files"], check_mode=module.check_mode)
+        result = core.ensure(module.params["directories"], module.params["files"], module.params["links"],
+                             check_mode=module.check_mode)
     except (core.FilesError, OSError) as exc:
         module.fail_json(msg=str(exc))
     diff = result.pop("diff")

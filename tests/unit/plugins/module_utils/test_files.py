@@ -25,7 +25,7 @@ def test_creates_then_changes_nothing(tmp_path):
                                 "before": "", "after": "x = 1\n"}
     inode = os.stat(lib / "core.py").st_ino
     again = core.ensure(**specs)
-    assert again == {"changed": False, "changed_paths": [], "diff": []}
+    assert again == {"changed": False, "changed_paths": [], "kept": [], "diff": []}
     assert os.stat(lib / "core.py").st_ino == inode  # not rewritten
 
 
@@ -90,3 +90,22 @@ def test_a_large_file_is_summarised_in_the_diff(tmp_path):
     big = "y" * (core.DIFF_LIMIT + 1)
     result = core.ensure(files=[{"dest": str(tmp_path / "big"), "content": big}])
     assert result["diff"][0]["after"] == "(%d bytes, not shown)\n" % len(big)
+
+
+def test_links_are_made_re_pointed_and_a_real_tool_is_kept(tmp_path):
+    (tmp_path / "k3s").write_text("binary")
+    (tmp_path / "ctr").write_text("a ctr the user installed")
+    os.symlink("/old/k3s", tmp_path / "crictl")
+    links = [{"path": str(tmp_path / name), "src": str(tmp_path / "k3s")} for name in ("kubectl", "crictl", "ctr")]
+    preview = core.ensure(links=links, check_mode=True)
+    assert preview["changed_paths"] == [str(tmp_path / "kubectl"), str(tmp_path / "crictl")]
+    assert not (tmp_path / "kubectl").exists() and os.readlink(tmp_path / "crictl") == "/old/k3s"
+    result = core.ensure(links=links)
+    assert result["changed_paths"] == [str(tmp_path / "kubectl"), str(tmp_path / "crictl")]
+    assert result["kept"] == [str(tmp_path / "ctr")]
+    assert result["diff"][1] == {"before_header": str(tmp_path / "crictl"), "after_header": str(tmp_path / "crictl"),
+                                 "before": "link to /old/k3s\n", "after": "link to %s\n" % (tmp_path / "k3s")}
+    assert os.readlink(tmp_path / "kubectl") == str(tmp_path / "k3s") and (tmp_path / "ctr").read_text().startswith("a ctr")
+    again = core.ensure(links=links)
+    assert not again["changed"] and again["kept"] == [str(tmp_path / "ctr")]
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["crictl", "ctr", "k3s", "kubectl"]  # no temporary link left
