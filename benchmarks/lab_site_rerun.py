@@ -1,16 +1,19 @@
 """The idempotent re-run of the whole site.yml on the running lab (`make lab` first): wall time,
 changed per host, and the ten slowest tasks from the profile_tasks callback (ansible.posix).
 
-    .venv/bin/python benchmarks/lab_site_rerun.py [--podman] [--all]
+    .venv/bin/python benchmarks/lab_site_rerun.py [--podman] [--all] [--runs N]
 
 --podman runs the same re-run over Molecule's podman connection instead of the lab inventory's
 ssh with pipelining (ADR-013), for comparison. --all lists every task's time, not the ten slowest.
-Run it on a machine that is otherwise idle: the figures are wall times.
+--runs N re-runs N times and prints each wall time and their median (the profile is the last run's):
+on a 2-core machine two runs differ by several seconds. Run it on a machine that is otherwise idle:
+the figures are wall times.
 """
 
 import json
 import os
 import re
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -44,11 +47,19 @@ def rerun(podman):
 
 def main():
     podman = "--podman" in sys.argv[1:]
-    elapsed, proc = rerun(podman)
-    out = proc.stdout + proc.stderr
-    recap = RECAP.findall(out)
-    if proc.returncode != 0 or not recap:
-        sys.exit("site.yml failed (exit %d): is the lab up (make lab)?\n%s" % (proc.returncode, out[-3000:]))
+    runs = int(sys.argv[sys.argv.index("--runs") + 1]) if "--runs" in sys.argv[1:] else 1
+    walls, changes = [], []
+    for _run in range(runs):
+        elapsed, proc = rerun(podman)
+        out = proc.stdout + proc.stderr
+        recap = RECAP.findall(out)
+        if proc.returncode != 0 or not recap:
+            sys.exit("site.yml failed (exit %d): is the lab up (make lab)?\n%s" % (proc.returncode, out[-3000:]))
+        walls.append(elapsed)
+        changes.append(sum(int(changed) for _host, _ok, changed, _unreachable, _failed in recap))
+    if runs > 1:
+        print("%d re-runs: %s s wall (changed %s); median %.1f s"
+              % (runs, ", ".join("%.1f" % w for w in walls), ", ".join(map(str, changes)), statistics.median(walls)))
     print("site.yml re-run on the lab over %s: %.1f s wall, exit %d"
           % ("podman exec" if podman else "ssh with pipelining", elapsed, proc.returncode))
     print("%-16s %6s %8s %12s %7s" % ("host", "ok", "changed", "unreachable", "failed"))

@@ -26,7 +26,7 @@ from ansible_collections.homelab.platform.plugins.module_utils.k8s_client import
 
 STRATEGIC = "application/strategic-merge-patch+json"
 MERGE = "application/merge-patch+json"
-# Fields the server owns: never part of a definition's comparison.
+# Fields the server owns: never part of a definition's comparison (nor is `status`, which controllers write).
 SERVER_METADATA = ("resourceVersion", "managedFields", "generation", "uid", "creationTimestamp", "selfLink")
 HIDDEN = "<hidden>"
 
@@ -120,8 +120,9 @@ def describe(obj):
 
 
 def comparable(obj):
-    """The object without what the server alone writes (resourceVersion, managedFields, generation ...)."""
+    """The object without what the server and controllers alone write (status, resourceVersion, managedFields ...)."""
     obj = copy.deepcopy(obj or {})
+    obj.pop("status", None)
     meta = obj.get("metadata") or {}
     for key in SERVER_METADATA:
         meta.pop(key, None)
@@ -193,11 +194,14 @@ class Applier:
             self.sleep(self.api_delay)
 
     def resource(self, obj):
+        """(plural, namespaced) of the object's resource; None only in check mode, for an awaited API not served."""
         api_version, kind = obj.get("apiVersion"), obj.get("kind")
         if not api_version or not kind or not (obj.get("metadata") or {}).get("name"):
             raise K8sError("every object needs apiVersion, kind and metadata.name: %s" % describe(obj), {"invalid": True})
         found = self.discovery.find(api_version, kind)
         if found is None and (api_version, kind) in self.awaited:
+            if self.check_mode:  # the chart that installs it is not installed either: nothing to wait for
+                return None
             deadline = self.clock() + self.api_timeout
             while found is None and self.clock() < deadline:
                 self.sleep(self.api_delay)
@@ -239,7 +243,10 @@ class Applier:
             raise K8sError("Kubernetes API refused to apply %s: %s" % (describe(obj), exc), exc.details) from exc
 
     def apply_one(self, obj):
-        plural, namespaced = self.resource(obj)
+        found = self.resource(obj)
+        if found is None:  # check mode, an API a chart will install: the object would be created then
+            return self.record(obj, "created", None, obj)
+        plural, namespaced = found
         meta = obj["metadata"]
         namespace = meta.get("namespace")
         if namespaced and not namespace:
@@ -265,7 +272,10 @@ class Applier:
         """A merge patch of an object the cluster owns, only if it exists (K3s's packaged objects)."""
         obj = {"apiVersion": spec.get("api_version") or "v1", "kind": spec["kind"],
                "metadata": {key: spec[key] for key in ("name", "namespace") if spec.get(key)}}
-        plural, namespaced = self.resource(obj)
+        found = self.resource(obj)
+        if found is None:  # check mode, an API a chart will install: no object of it exists yet
+            return self.record(obj, "absent")
+        plural, namespaced = found
         path = object_path(obj["apiVersion"], plural, namespaced, spec.get("namespace"), spec["name"])
         existing = self.api.request("GET", path)
         if existing is None:

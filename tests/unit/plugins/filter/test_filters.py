@@ -3,6 +3,7 @@
 import pytest
 from ansible.errors import AnsibleFilterError
 
+from ansible_collections.homelab.platform.plugins.filter.dpkg import FilterModule as DpkgFilters
 from ansible_collections.homelab.platform.plugins.filter.k3s import FilterModule as K3sFilters
 from ansible_collections.homelab.platform.plugins.filter.network import FilterModule as NetworkFilters
 
@@ -54,3 +55,12 @@ def test_litellm_config_renders_what_the_module_renders_and_refuses_a_bad_chain(
     assert out == {"config": text, "checksum": checksum}
     with pytest.raises(AnsibleFilterError, match="vllm-qwen"):
         render(aliases, fallbacks={"vllm-qwen": ["ollama-qwen"]}, router_settings={"allowed_fails": 1})
+
+
+def test_dpkg_filters_are_registered_and_name_themselves_on_a_bad_spec():
+    dpkg = DpkgFilters().filters()
+    assert dpkg["dpkg_query_argv"](["sudo"])[-1] == "sudo"
+    assert dpkg["dpkg_missing"]("sudo 1.9 install installed\n", ["sudo", "curl"]) == ["curl"]
+    assert dpkg["dpkg_unheld"]("sudo 1.9 hold installed\n", ["sudo=1.9", "curl"]) == ["curl"]
+    with pytest.raises(AnsibleFilterError, match="missing: a package is 'name'"):
+        dpkg["dpkg_missing"]("", ["=1.0"])

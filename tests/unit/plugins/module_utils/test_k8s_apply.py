@@ -336,3 +336,31 @@ def test_the_rest_layer_reads_answers_and_refusals_from_old_and_new_clients(rais
     with pytest.raises(core.ApiError, match="422 Invalid: bad field") as err:
         refused.request("POST", "/api/v1/namespaces/a/configmaps", {"kind": "ConfigMap"})
     assert err.value.status == 422
+
+
+def test_check_mode_does_not_wait_for_an_api_the_chart_would_install():
+    api, clock = FakeApi(), Clock()
+    pool = {"apiVersion": "metallb.io/v1beta1", "kind": "IPAddressPool", "metadata": {"name": "p", "namespace": "infra"}}
+    result = core.apply(api, [CHART, pool], await_apis=[{"api_version": "metallb.io/v1beta1", "kind": "IPAddressPool"}],
+                        check_mode=True, clock=clock, sleep=clock.sleep)
+    assert [r["action"] for r in result["objects"]] == ["created", "created"] and clock.sleeps == []
+    assert api.writes() == []
+
+
+def test_a_status_written_by_a_controller_meanwhile_is_no_change():
+    api = FakeApi()
+    core.apply(api, [DEPLOY])
+    path = "/apis/apps/v1/namespaces/apps/deployments/app"
+    normalising = _normalising(api.request)
+
+    def controller_writes_status_during_the_patch(method, request_path, *args):
+        answer = normalising(method, request_path, *args)
+        if method == "PATCH":
+            answer = dict(answer, status={"replicas": 1, "readyReplicas": 1})
+        return answer
+
+    api.request = controller_writes_status_during_the_patch
+    result = core.apply(api, [merged(DEPLOY, {"spec": {"replicas": 5}})])  # the server keeps 1 (see _normalising)
+    assert [w[0] for w in api.writes()][-1] == "PATCH"
+    assert result["objects"][0]["action"] == "unchanged"
+    assert "status" not in api.objects[path]
