@@ -242,6 +242,14 @@ class Applier:
         except ApiError as exc:
             raise K8sError("Kubernetes API refused to apply %s: %s" % (describe(obj), exc), exc.details) from exc
 
+    def patch_owned(self, spec):
+        """patch_existing(spec); a refusal of the server names the object."""
+        try:
+            return self.patch_existing(spec)
+        except ApiError as exc:
+            raise K8sError("Kubernetes API refused to patch %s %s: %s" % (spec["kind"], spec["name"], exc),
+                           exc.details) from exc
+
     def apply_one(self, obj):
         found = self.resource(obj)
         if found is None:  # check mode, an API a chart will install: the object would be created then
@@ -312,7 +320,7 @@ def apply(api, objects, secrets=(), patches=(), check_mode=False, await_apis=(),
                 raise K8sError("an object to apply is not a mapping: %r" % (obj,), {"invalid": True})
             run.apply(obj)
         for spec in patches:
-            run.patch_existing(spec)
+            run.patch_owned(spec)
         if wait and not check_mode:
             wait_ready(api, run, [o for o in objects if o.get("kind") in READY], wait_timeout, clock, sleep)
     except K8sError as exc:

@@ -258,6 +258,9 @@ def test_patches_touch_only_objects_that_exist():
     assert api.objects["/api/v1/namespaces/apps/configmaps/app"]["data"] == {"a": "1", "b": "2"}
     again = [{"kind": "ConfigMap", "name": "app", "namespace": "apps", "patch": {"data": {"b": "2"}}}]
     assert not core.apply(api, [], patches=again)["changed"]
+    api.refusals = [core.ApiError(422, "Invalid", "data: must be strings")]
+    with pytest.raises(K8sError, match="refused to patch ConfigMap app: 422 Invalid: data: must be strings"):
+        core.apply(api, [], patches=[{"kind": "ConfigMap", "name": "app", "namespace": "apps", "patch": {"data": {"c": 3}}}])
 
 
 def test_bad_objects_get_a_clear_error():
