@@ -338,6 +338,30 @@ def switch(api, mode, modes, namespace=DEFAULT_NAMESPACE, deployment=DEFAULT_DEP
     return result
 
 
+class ReadApi:
+    """The reads a `status` (or a check) makes, the Deployment and its pods, over any object with k8s_apply's
+    `request(method, path)` (k8s_apply.DirectApi: no official client to import and no models to build, about 2 s
+    of a module run). A switch, which writes and watches, uses KubernetesApi."""
+
+    def __init__(self, rest):
+        self._rest = rest
+
+    def _get(self, what, path):
+        try:
+            return self._rest.request("GET", path)
+        except K8sError as exc:
+            message = "Kubernetes API refused to %s: %s" % (what, exc) if exc.details.get("status") else str(exc)
+            raise GpuModeError(message, exc.details, EXIT_API) from exc
+
+    def get_deployment(self, namespace, name):
+        return self._get("read the Deployment", "/apis/apps/v1/namespaces/%s/deployments/%s" % (namespace, name))
+
+    def list_pods(self, namespace):
+        """(pod dicts, the list's resourceVersion)."""
+        result = self._get("list pods", "/api/v1/namespaces/%s/pods" % namespace) or {}
+        return result.get("items") or [], (result.get("metadata") or {}).get("resourceVersion")
+
+
 class KubernetesApi:
     """The adapter over the official `kubernetes` client (CoreV1Api/AppsV1Api)."""
 

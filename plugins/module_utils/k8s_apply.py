@@ -44,7 +44,8 @@ class Api:
     """GET/POST/PATCH of any object by path, with the credentials of an ApiClient built by k8s_client.api_client.
 
     The generated client's call_api changed its signature across releases (Debian 12 ships 22.6, PyPI 37); its
-    REST layer takes the same keyword arguments in both, so requests go through it."""
+    REST layer takes the same keyword arguments in both, so requests go through it. DirectApi sends the same
+    requests over http.client, without the official client."""
 
     def __init__(self, api_client, timeout=30):
         self._client = api_client
@@ -58,25 +59,34 @@ class Api:
         """The decoded JSON answer; None for 404 on a GET; ApiError for any other refusal."""
         from urllib.parse import urlencode
 
+        headers = {"Accept": "application/json", "Content-Type": content_type}
+        status, data = self._exchange(method, path + ("?" + urlencode(query) if query else ""), headers, body)
+        return self._answer(method, status, data)
+
+    def _unreachable(self, exc):
+        return K8sError("cannot reach the Kubernetes API at %s: %s" % (self.host, exc), {"host": self.host})
+
+    def _exchange(self, method, path, headers, body):
+        """(status, body) of one request through the official client's REST layer."""
         from kubernetes.client.exceptions import ApiException
 
         conf = self._client.configuration
-        url = conf.host.rstrip("/") + path + ("?" + urlencode(query) if query else "")
-        headers = {"Accept": "application/json", "Content-Type": content_type}
         for auth in conf.auth_settings().values():  # a bearer token, refreshed by the kubeconfig's hook if it has one
             if auth.get("in") == "header" and auth.get("value"):
                 headers[auth["key"]] = auth["value"]
         try:
-            resp = self._client.rest_client.request(method, url, headers=headers, body=body,
+            resp = self._client.rest_client.request(method, conf.host.rstrip("/") + path, headers=headers, body=body,
                                                     _request_timeout=self._timeout)
-            status, data = resp.status, resp.data if getattr(resp, "data", None) is not None else resp.read()
+            return resp.status, resp.data if getattr(resp, "data", None) is not None else resp.read()
         except ApiException as exc:  # clients before 30 raise on any status outside 2xx
             if not exc.status:
-                raise K8sError("cannot reach the Kubernetes API at %s: %s" % (conf.host, exc.reason),
-                               {"host": conf.host}) from exc
-            status, data = exc.status, exc.body
+                raise self._unreachable(exc.reason) from exc
+            return exc.status, exc.body
         except Exception as exc:  # urllib3's connection errors and timeouts
-            raise K8sError("cannot reach the Kubernetes API at %s: %s" % (conf.host, exc), {"host": conf.host}) from exc
+            raise self._unreachable(exc) from exc
+
+    @staticmethod
+    def _answer(method, status, data):
         text = data.decode("utf-8", "replace") if isinstance(data, bytes) else (data or "")
         try:
             answer = json.loads(text) if text else {}
@@ -88,6 +98,42 @@ class Api:
             return None
         message = answer.get("message", text) if isinstance(answer, dict) else text
         raise ApiError(status, answer.get("reason", "") if isinstance(answer, dict) else "", message)
+
+
+class DirectApi(Api):
+    """Api over http.client with a k8s_client.Connection: one kept-alive connection for the run's requests."""
+
+    def __init__(self, connection, timeout=30):  # pylint: disable=super-init-not-called
+        self._connection = connection
+        self._timeout = timeout
+        self._http = None
+
+    @property
+    def host(self):
+        return self._connection.host
+
+    def _exchange(self, method, path, headers, body):
+        import http.client
+        from urllib.parse import urlsplit
+
+        url = urlsplit(self._connection.host)
+        payload = None if body is None else json.dumps(body).encode("utf-8")
+        headers = dict(headers, **self._connection.headers)
+        while True:  # a kept-alive connection the server has closed is opened again, once
+            reused = self._http is not None
+            if not reused:
+                self._http = (http.client.HTTPSConnection(url.netloc, timeout=self._timeout,
+                                                          context=self._connection.ssl_context)
+                              if url.scheme == "https" else http.client.HTTPConnection(url.netloc, timeout=self._timeout))
+            try:
+                self._http.request(method, url.path.rstrip("/") + path, body=payload, headers=headers)
+                resp = self._http.getresponse()
+                return resp.status, resp.read()
+            except (OSError, http.client.HTTPException) as exc:  # refused, timed out, TLS refused, closed
+                self._http.close()
+                self._http = None
+                if not (reused and isinstance(exc, (ConnectionResetError, BrokenPipeError, http.client.RemoteDisconnected))):
+                    raise self._unreachable(exc) from exc
 
 
 class Discovery:

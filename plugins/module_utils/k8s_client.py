@@ -4,11 +4,17 @@
 """The collection's one Kubernetes layer under every module and the gpu-mode command: an ApiClient from
 kubeconfig/context/host/api_key, one error type with details, and the call that turns the client's failures
 into it (no Ansible imports: the gpu-mode command on the GPU worker uses it too). The Ansible side is
-k8s_module.py."""
+k8s_module.py.
+
+`direct_connection` reads the same options for a request straight over http.client: the official client's import
+costs about 0.6 s of every module run (its models, pydantic since release 35), more than a whole apply's requests."""
 
 from __future__ import annotations
 
+import base64
 import os
+import ssl
+import tempfile
 
 K8S_ENV = {
     "kubeconfig": "K8S_AUTH_KUBECONFIG",
@@ -121,3 +127,109 @@ def api_client(kubeconfig=None, context=None, host=None, api_key=None, validate_
     if ca_cert:
         configuration.ssl_ca_cert = ca_cert
     return client.ApiClient(configuration)
+
+
+class Connection:
+    """What a request to the API server needs: its URL, the TLS context (None for http) and the auth headers."""
+
+    def __init__(self, host, ssl_context=None, headers=None):
+        self.host = host
+        self.ssl_context = ssl_context
+        self.headers = headers or {}
+
+
+# What only the official client follows: a user's credential plugins and basic auth, a cluster's proxy and TLS
+# server name. A kubeconfig that uses any of them is left to it (direct_connection answers None).
+_CLIENT_ONLY = {"user": ("exec", "auth-provider", "username", "password"),
+                "cluster": ("proxy-url", "tls-server-name")}
+
+
+def _named(items, name):
+    """The entry of a kubeconfig list (contexts, clusters, users) with that name, or None."""
+    return next((item for item in items or [] if isinstance(item, dict) and item.get("name") == name), None)
+
+
+def _pem(section, key, base_dir):
+    """The PEM text of `key` (a path, relative to the kubeconfig's folder) or `key`-data (base64), or None."""
+    if section.get(key + "-data"):
+        return base64.b64decode(section[key + "-data"]).decode("ascii")
+    if section.get(key):
+        with open(os.path.join(base_dir, os.path.expanduser(section[key]))) as handle:
+            return handle.read()
+    return None
+
+
+def _tls(verify, ca_pem=None, ca_file=None, cert_pem=None, key_pem=None):
+    context = ssl.create_default_context(cafile=ca_file, cadata=ca_pem) if verify else ssl.create_default_context()
+    if not verify:
+        context.check_hostname = False
+        context.verify_mode = ssl.CERT_NONE
+    if cert_pem and key_pem:  # ssl loads a client certificate from files only: a private folder, gone right after
+        with tempfile.TemporaryDirectory() as folder:
+            cert, key = os.path.join(folder, "cert.pem"), os.path.join(folder, "key.pem")
+            for path, text in ((cert, cert_pem), (key, key_pem)):
+                with os.fdopen(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600), "w") as handle:
+                    handle.write(text)
+            context.load_cert_chain(cert, key)
+    return context
+
+
+def direct_connection(kubeconfig=None, context=None, host=None, api_key=None, validate_certs=None, ca_cert=None):
+    """The Connection api_client() would make of the same options, or None where only the official client can follow
+    them (in-cluster configuration, several KUBECONFIG files, a kubeconfig that is not as the common case has it or
+    that uses what _CLIENT_ONLY names): the caller then uses api_client(), which also says what is wrong."""
+    headers, pems, base_dir = {}, {}, "."
+    verify = True
+    if isinstance(kubeconfig, dict) or kubeconfig or not host:
+        if isinstance(kubeconfig, dict):
+            config = kubeconfig
+        else:
+            path = os.path.expanduser(kubeconfig or os.environ.get("KUBECONFIG", "~/.kube/config"))
+            if os.pathsep in path or not os.path.isfile(path):
+                return None
+            import yaml
+
+            try:
+                with open(path) as handle:
+                    config = yaml.safe_load(handle)
+            except (OSError, yaml.YAMLError):
+                return None
+            base_dir = os.path.dirname(os.path.abspath(path))
+        if not isinstance(config, dict):
+            return None
+        ctx = _named(config.get("contexts"), context or config.get("current-context"))
+        ctx = ctx.get("context") if ctx else None
+        if not isinstance(ctx, dict):
+            return None
+        cluster = (_named(config.get("clusters"), ctx.get("cluster")) or {}).get("cluster")
+        user = (_named(config.get("users"), ctx.get("user")) or {}).get("user") or {}
+        if not isinstance(cluster, dict) or not cluster.get("server") or not isinstance(user, dict):
+            return None
+        if any(user.get(key) for key in _CLIENT_ONLY["user"]) or any(cluster.get(k) for k in _CLIENT_ONLY["cluster"]):
+            return None
+        try:
+            pems = {"ca_pem": _pem(cluster, "certificate-authority", base_dir),
+                    "cert_pem": _pem(user, "client-certificate", base_dir),
+                    "key_pem": _pem(user, "client-key", base_dir)}
+            token = user.get("token")
+            if not token and user.get("tokenFile"):
+                with open(os.path.join(base_dir, user["tokenFile"])) as handle:
+                    token = handle.read().strip()
+        except (OSError, ValueError):
+            return None
+        if token:
+            headers["Authorization"] = "Bearer " + token
+        verify = not cluster.get("insecure-skip-tls-verify", False)
+        host = host or cluster["server"]
+    if api_key:
+        headers["Authorization"] = "Bearer " + api_key
+    if validate_certs is not None:
+        verify = bool(validate_certs)
+    if ca_cert:
+        pems["ca_pem"] = None
+    if not host.startswith("https://"):
+        return Connection(host, None, headers) if host.startswith("http://") else None
+    try:
+        return Connection(host, _tls(verify, ca_file=ca_cert, **pems), headers)
+    except (OSError, ValueError, ssl.SSLError):
+        return None

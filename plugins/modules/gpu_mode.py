@@ -107,6 +107,7 @@ pods:
 """
 
 from ansible_collections.homelab.platform.plugins.module_utils import gpu_mode as core
+from ansible_collections.homelab.platform.plugins.module_utils.k8s_apply import DirectApi
 from ansible_collections.homelab.platform.plugins.module_utils.k8s_module import K8sModule
 
 
@@ -122,7 +123,9 @@ def main():
     )
     module = K8sModule(argument_spec, supports_check_mode=True)
     p = module.params
-    api = core.KubernetesApi(module.api_client())
+    # Reading (status, or a check) needs two GETs: straight over HTTP(S) where the connection options allow it.
+    connection = module.direct_connection() if p["mode"] == core.STATUS or module.check_mode else None
+    api = core.ReadApi(DirectApi(connection)) if connection else core.KubernetesApi(module.api_client())
     try:
         result = core.switch(api, p["mode"], p["modes"], namespace=p["namespace"], deployment=p["deployment"],
                              wait=p["wait"], timeout=p["wait_timeout"], check_mode=module.check_mode, gpu=p["gpu"])

@@ -240,3 +240,41 @@ def _vllm(command=None, args=None):
 ])
 def test_served_models_are_what_vllm_answers_to(deployment, names):
     assert core.served_models(deployment) == names
+
+
+class _Rest:
+    """k8s_apply's request(method, path): what DirectApi answers (None for a 404 on a GET)."""
+
+    def __init__(self, objects, refusal=None):
+        self.objects, self.refusal, self.paths = objects, refusal, []
+
+    def request(self, method, path):
+        self.paths.append((method, path))
+        if self.refusal:
+            raise self.refusal
+        return self.objects.get(path)
+
+
+def test_status_over_the_read_api_reads_the_deployment_and_its_pods():
+    pod = {"metadata": {"name": "vllm-server-1", "labels": {"app": "vllm-server", "gpu-mode": "ml"}},
+           "status": {"phase": "Running", "conditions": [{"type": "Ready", "status": "True"}]}}
+    rest = _Rest({"/apis/apps/v1/namespaces/ml/deployments/vllm-server": live("ml"),
+                  "/api/v1/namespaces/ml/pods": {"items": [pod], "metadata": {"resourceVersion": "7"}}})
+    result = core.switch(core.ReadApi(rest), core.STATUS, {})
+    assert (result["mode"], result["ready_replicas"], result["changed"]) == ("ml", 1, False)
+    assert [p["name"] for p in result["pods"]] == ["vllm-server-1"]
+    assert all(method == "GET" for method, _path in rest.paths)
+    with pytest.raises(core.GpuModeError, match="Deployment ml/vllm-server not found"):
+        core.switch(core.ReadApi(_Rest({})), core.STATUS, {})
+
+
+def test_the_read_api_names_what_it_tried_when_the_api_refuses_or_is_away():
+    from ansible_collections.homelab.platform.plugins.module_utils.k8s_apply import ApiError
+    from ansible_collections.homelab.platform.plugins.module_utils.k8s_client import K8sError
+
+    with pytest.raises(core.GpuModeError, match="Kubernetes API refused to read the Deployment: 403 Forbidden") as error:
+        core.switch(core.ReadApi(_Rest({}, ApiError(403, "Forbidden", "no"))), core.STATUS, {})
+    assert error.value.exit_code == core.EXIT_API and error.value.details["status"] == 403
+    away = K8sError("cannot reach the Kubernetes API at https://100.64.0.11:6443: refused", {"host": "https://100.64.0.11:6443"})
+    with pytest.raises(core.GpuModeError, match="^cannot reach the Kubernetes API at https://100.64.0.11:6443"):
+        core.switch(core.ReadApi(_Rest({}, away)), core.STATUS, {})
