@@ -19,8 +19,10 @@ from __future__ import annotations
 
 import base64
 import copy
+import http.client
 import json
 import time
+from urllib.parse import urlsplit
 
 from ansible_collections.homelab.platform.plugins.module_utils.k8s_client import K8sError, is_subset
 
@@ -105,6 +107,7 @@ class DirectApi(Api):
 
     def __init__(self, connection, timeout=30):  # pylint: disable=super-init-not-called
         self._connection = connection
+        self._url = urlsplit(connection.host)
         self._timeout = timeout
         self._http = None
 
@@ -113,10 +116,7 @@ class DirectApi(Api):
         return self._connection.host
 
     def _exchange(self, method, path, headers, body):
-        import http.client
-        from urllib.parse import urlsplit
-
-        url = urlsplit(self._connection.host)
+        url = self._url
         payload = None if body is None else json.dumps(body).encode("utf-8")
         headers = dict(headers, **self._connection.headers)
         while True:  # a kept-alive connection the server has closed is opened again, once
