@@ -9,7 +9,10 @@ Plain data in, plain data out: no Ansible imports, so it is unit-tested alone.
 from __future__ import annotations
 
 import re
+import time
 from urllib.parse import quote
+
+from .k8s_client import K8sError
 
 # v1.34.3+k3s1, v1.30.0-rc1+k3s1 (release candidates are published the same way)
 K3S_VERSION_RE = re.compile(r"^v(?P<major>\d+)\.(?P<minor>\d+)\.(?P<patch>\d+)(?P<pre>-rc\d+)?\+k3s(?P<build>\d+)$")
@@ -265,6 +268,54 @@ def node_metadata_patch(node, labels, taints):
     if sorted(map(_taint_fields, current_taints)) != sorted(map(_taint_fields, new_taints)):
         patch["spec"] = {"taints": new_taints}
     return patch or None
+
+
+def merged(target, patch):
+    """`target` with the JSON merge patch (RFC 7386) `patch` applied, as the API server applies it."""
+    if not isinstance(patch, dict):
+        return patch
+    result = dict(target) if isinstance(target, dict) else {}
+    for key, value in patch.items():
+        if value is None:
+            result.pop(key, None)
+        else:
+            result[key] = merged(result.get(key), value)
+    return result
+
+
+def _metadata_view(node):
+    """The part of a Node the reconcile changes, for a diff: its labels and taints."""
+    return {"labels": dict((node.get("metadata") or {}).get("labels") or {}),
+            "taints": sorted("%s=%s:%s" % _taint_fields(t) for t in (node.get("spec") or {}).get("taints") or [])}
+
+
+def reconcile_node(api, name, labels, taints, check_mode=False, timeout=0, delay=5, clock=time.monotonic,
+                   sleep=time.sleep):
+    """Give Node `name` the inventory's labels and taints (node_metadata_patch) through `api`, anything with
+    k8s_apply's request(method, path, body, content_type=...); waits up to `timeout` seconds for a node that just
+    started to register. Check mode reads and sends nothing. Returns {changed, patch, diff}."""
+    path = "/api/v1/nodes/" + quote(name, safe="")
+    deadline = clock() + timeout
+    while True:
+        try:
+            node = api.request("GET", path)
+        except K8sError:  # an API server that is still starting (refused, 5xx): asked again until the deadline
+            if clock() >= deadline:
+                raise
+            node = None
+        if node is not None or clock() >= deadline:
+            break
+        sleep(delay)
+    if node is None:
+        raise K3sConfigError("the Node %s is not registered%s: is K3s running on that host, and is k3s_node_name the "
+                             "name it registers?" % (name, " after %ds" % timeout if timeout else ""))
+    patch = node_metadata_patch(node, labels, taints)
+    after = node
+    if patch is not None:
+        after = merged(node, patch) if check_mode else api.request(
+            "PATCH", path, patch, content_type="application/merge-patch+json")
+    return {"changed": patch is not None, "patch": patch,
+            "diff": {"before": _metadata_view(node), "after": _metadata_view(after)}}
 
 
 def build_config(managed, user=None, extra_lists=None):

@@ -1,6 +1,7 @@
 import pytest
 
 from ansible_collections.homelab.platform.plugins.module_utils import k3s_config as core
+from ansible_collections.homelab.platform.plugins.module_utils.k8s_client import K8sError
 
 
 @pytest.mark.parametrize(
@@ -203,3 +204,71 @@ def test_node_metadata_patch_changes_a_taint_value():
 def test_parse_taint_refuses_what_k3s_would_refuse(taint):
     with pytest.raises(core.K3sConfigError):
         core.parse_taint(taint)
+
+
+class _NodeApi:
+    """k8s_apply's request(method, path, ...) over one Node: absent for the first `late` reads (a node that has not
+    registered yet), refusing the first `down` reads (an API server still starting); merge patches applied."""
+
+    def __init__(self, current, late=0, down=0):
+        self.current, self.late, self.down, self.sent = current, late, down, []
+
+    def request(self, method, path, body=None, content_type="application/json"):
+        assert path == "/api/v1/nodes/n1"
+        if method == "GET":
+            if self.down:
+                self.down -= 1
+                raise K8sError("cannot reach the Kubernetes API at https://100.64.0.1:6443: refused", {"host": "x"})
+            if self.late:
+                self.late -= 1
+                return None
+            return self.current
+        self.sent.append((method, body, content_type))
+        self.current = core.merged(self.current, body)
+        return self.current
+
+
+class _Clock:
+    def __init__(self):
+        self.now = 0.0
+
+    def __call__(self):
+        return self.now
+
+    def sleep(self, seconds):
+        self.now += seconds
+
+
+def test_reconcile_node_patches_once_and_then_finds_nothing_to_do():
+    api = _NodeApi(node({"kubernetes.io/hostname": "n1", "other": "x"}))
+    result = core.reconcile_node(api, "n1", {"homelab.platform/node-class": "gpu"}, ["nvidia.com/gpu=present:NoSchedule"])
+    assert result["changed"] and api.sent == [("PATCH", result["patch"], "application/merge-patch+json")]
+    assert result["diff"]["before"]["labels"] == {"kubernetes.io/hostname": "n1", "other": "x"}
+    assert result["diff"]["after"] == {"labels": {"kubernetes.io/hostname": "n1", "other": "x",
+                                                  "homelab.platform/node-class": "gpu"},
+                                       "taints": ["nvidia.com/gpu=present:NoSchedule"]}
+    again = core.reconcile_node(api, "n1", {"homelab.platform/node-class": "gpu"}, ["nvidia.com/gpu=present:NoSchedule"])
+    assert not again["changed"] and again["patch"] is None and len(api.sent) == 1
+
+
+def test_reconcile_node_in_check_mode_sends_nothing_and_shows_the_outcome():
+    api = _NodeApi(node({"a": "1", "b": "2"}, {core.MANAGED_LABELS_ANNOTATION: "a,b"}))
+    result = core.reconcile_node(api, "n1", {"a": "1"}, [], check_mode=True)
+    assert result["changed"] and api.sent == []
+    assert result["diff"]["after"]["labels"] == {"a": "1"}
+
+
+def test_reconcile_node_waits_for_a_node_that_registers_late_or_an_api_still_starting():
+    clock = _Clock()
+    api = _NodeApi(node({}), late=2, down=1)
+    result = core.reconcile_node(api, "n1", {"a": "1"}, [], timeout=30, delay=5, clock=clock, sleep=clock.sleep)
+    assert result["changed"] and clock.now == 15
+
+
+def test_reconcile_node_names_a_node_that_never_registers_and_an_api_that_never_answers():
+    clock = _Clock()
+    with pytest.raises(core.K3sConfigError, match="the Node n1 is not registered after 10s: is K3s running"):
+        core.reconcile_node(_NodeApi(node({}), late=99), "n1", {}, [], timeout=10, clock=clock, sleep=clock.sleep)
+    clock = _Clock()
+    with pytest.raises(K8sError, match="cannot reach the Kubernetes API"):
+        core.reconcile_node(_NodeApi(node({}), down=99), "n1", {}, [], timeout=10, clock=clock, sleep=clock.sleep)
