@@ -4,7 +4,7 @@
 """A role's directories and text files on a node in one pass: the logic of the files module, without Ansible.
 
 Each directory is created when missing; each symbolic link made or re-pointed unless a file that is not a link
-holds its path (kept); each file is written (atomically: a temporary file in the same directory,
+holds its path (kept); each path listed absent removed; each file is written (atomically: a temporary file in the same directory,
 then a rename) only when its content differs; mode, owner and group are set where they differ. The result lists
 the paths that changed and, per path, a before/after diff of what differs. In check mode nothing is touched.
 """
@@ -19,6 +19,8 @@ import tempfile
 
 # A diff shows the text of files up to this size; larger ones are summarised.
 DIFF_LIMIT = 64 * 1024
+# What a diff shows of a secret file's content, before and after.
+SECRET = "(secret content, not shown)\n"
 
 
 class FilesError(Exception):
@@ -111,8 +113,9 @@ def shown(text):
     return text if len(text) <= DIFF_LIMIT else "(%d bytes, not shown)\n" % len(text)
 
 
-def ensure_file(spec, check_mode):
-    """None when the file holds the content with the wanted attributes, else its diff entry."""
+def ensure_file(spec, check_mode, secret=False):
+    """None when the file holds the content with the wanted attributes, else its diff entry. A secret file's
+    content is never in the diff; a file with force false is written only when it does not exist."""
     dest, content = spec["dest"], spec["content"]
     mode = parse_mode(spec.get("mode"), dest)
     uid, gid = ids(spec.get("owner"), spec.get("group"), dest)
@@ -121,9 +124,9 @@ def ensure_file(spec, check_mode):
     if st is not None:
         with open(dest, "rb") as handle:
             current = handle.read()
-        if current == data:
+        if current == data or spec.get("force") is False:
             return correct_attributes(dest, st, mode, uid, gid, check_mode)
-        before = shown(current.decode("utf-8", "replace"))
+        before = SECRET if secret else shown(current.decode("utf-8", "replace"))
     else:
         before = ""
     if not os.path.isdir(os.path.dirname(dest) or "."):
@@ -131,7 +134,7 @@ def ensure_file(spec, check_mode):
             raise FilesError("%s: its directory does not exist (list it under directories)" % dest)
     elif not check_mode:
         write_atomically(dest, data, st, mode, uid, gid)
-    return {"before_header": dest, "after_header": dest, "before": before, "after": shown(content)}
+    return {"before_header": dest, "after_header": dest, "before": before, "after": SECRET if secret else shown(content)}
 
 
 def write_atomically(dest, data, st, mode, uid, gid):
@@ -179,19 +182,35 @@ def ensure_link(spec, check_mode):
     return {"before_header": path, "after_header": path, "before": before, "after": "link to %s\n" % src}
 
 
-def ensure(directories=(), files=(), links=(), check_mode=False):
-    """Directories first (in order), then files, then links; {changed, changed_paths, kept, diff}."""
+def ensure_absent(path, check_mode):
+    """None when nothing is at path; else the file or link there is removed and its diff entry returned. A
+    directory is refused (FilesError): this removes what a role wrote, never a tree."""
+    try:
+        st = os.lstat(path)
+    except FileNotFoundError:
+        return None
+    if stat.S_ISDIR(st.st_mode):
+        raise FilesError("%s is a directory: absent removes files and links only" % path)
+    if not check_mode:
+        os.unlink(path)
+    return {"before_header": path, "after_header": path, "before": "present\n", "after": "absent\n"}
+
+
+def ensure(directories=(), files=(), links=(), check_mode=False, secret_files=(), absent=()):
+    """Directories first (in order), then files, then secret files, then links, then the absent paths;
+    {changed, changed_paths, kept, diff}."""
     diffs, changed_paths, kept = [], [], []
     for spec in directories:
         entry = ensure_directory(spec, check_mode)
         if entry:
             diffs.append(entry)
             changed_paths.append(spec["path"])
-    for spec in files:
-        entry = ensure_file(spec, check_mode)
-        if entry:
-            diffs.append(entry)
-            changed_paths.append(spec["dest"])
+    for specs, secret in ((files, False), (secret_files, True)):
+        for spec in specs:
+            entry = ensure_file(spec, check_mode, secret)
+            if entry:
+                diffs.append(entry)
+                changed_paths.append(spec["dest"])
     for spec in links:
         entry = ensure_link(spec, check_mode)
         if entry is True:
@@ -199,4 +218,9 @@ def ensure(directories=(), files=(), links=(), check_mode=False):
         elif entry:
             diffs.append(entry)
             changed_paths.append(spec["path"])
+    for path in absent:
+        entry = ensure_absent(path, check_mode)
+        if entry:
+            diffs.append(entry)
+            changed_paths.append(path)
     return {"changed": bool(changed_paths), "changed_paths": changed_paths, "kept": kept, "diff": diffs}

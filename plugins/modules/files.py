@@ -10,14 +10,15 @@ DOCUMENTATION = r"""
 module: files
 short_description: A role's directories and text files on a host in one call
 description:
-  - Creates the directories O(directories) lists, then writes the text files O(files) lists, then makes the
-    symbolic links O(links) lists, in one module run
+  - Creates the directories O(directories) lists, then writes the text files O(files) and O(secret_files) list,
+    then makes the symbolic links O(links) lists, then removes the files O(absent) lists, in one module run
     instead of one task round trip per path (each costs 0.2-0.5 s over ssh whether or not it changes anything).
   - A file is written only when its content differs, atomically (a temporary file beside it, then a rename), with its
     mode, owner and group set before the rename; mode, owner and group are corrected where only they differ.
   - Fails, changing nothing more, on a path that exists as the wrong type or an owner or group the host does not
     have; paths handled before the failure stay as written.
-  - For secrets use ansible.builtin.copy with no_log; this module shows the content of what changes in its diff.
+  - The diff shows the content of what changes in O(files); secrets (tokens, credentials) go in O(secret_files),
+    whose content is never logged, returned or shown in a diff.
 version_added: 0.2.0
 author:
   - homelab.platform developers (@homelab)
@@ -64,6 +65,45 @@ options:
       group:
         description: Group name.
         type: str
+      force:
+        description: Replace a file whose content differs; V(false) writes the file only when it does not exist.
+        type: bool
+        default: true
+  secret_files:
+    description:
+      - Text files written as O(files) are, after them, whose content is a secret (no_log) and shows in a diff as
+        C((secret content, not shown)).
+    type: list
+    elements: dict
+    default: []
+    suboptions:
+      dest:
+        description: The file. Its directory must exist or be listed in O(directories).
+        type: path
+        required: true
+      content:
+        description: The whole content.
+        type: str
+        required: true
+      mode:
+        description: Octal mode as a string; give C("0600") or stricter.
+        type: str
+      owner:
+        description: Owner name.
+        type: str
+      group:
+        description: Group name.
+        type: str
+      force:
+        description: Replace a file whose content differs; V(false) writes the file only when it does not exist
+          (a generated token, written once).
+        type: bool
+        default: true
+  absent:
+    description: Files or symbolic links to remove, last (what a role wrote and no longer wants). A directory is refused.
+    type: list
+    elements: path
+    default: []
   links:
     description:
       - Symbolic links to make, after the files. A link that points elsewhere is re-pointed; a path that exists and
@@ -119,6 +159,7 @@ from ansible.module_utils.basic import AnsibleModule
 from ansible_collections.homelab.platform.plugins.module_utils import files as core
 
 OWNERSHIP = dict(mode=dict(type="str"), owner=dict(type="str"), group=dict(type="str"))
+FILE = dict(dest=dict(type="path", required=True), force=dict(type="bool", default=True), **OWNERSHIP)
 
 
 def main():
@@ -127,16 +168,19 @@ def main():
             directories=dict(type="list", elements="dict", default=[],
                              options=dict(path=dict(type="path", required=True), **OWNERSHIP)),
             files=dict(type="list", elements="dict", default=[],
-                       options=dict(dest=dict(type="path", required=True), content=dict(type="str", required=True),
-                                    **OWNERSHIP)),
+                       options=dict(content=dict(type="str", required=True), **FILE)),
+            secret_files=dict(type="list", elements="dict", default=[],
+                              options=dict(content=dict(type="str", required=True, no_log=True), **FILE)),
+            absent=dict(type="list", elements="path", default=[]),
             links=dict(type="list", elements="dict", default=[],
                        options=dict(path=dict(type="path", required=True), src=dict(type="path", required=True))),
         ),
         supports_check_mode=True,
     )
     try:
-        result = core.ensure(module.params["directories"], module.params["files"], module.params["links"],
-                             check_mode=module.check_mode)
+        p = module.params
+        result = core.ensure(p["directories"], p["files"], p["links"], check_mode=module.check_mode,
+                             secret_files=p["secret_files"], absent=p["absent"])
     except (core.FilesError, OSError) as exc:
         module.fail_json(msg=str(exc))
     diff = result.pop("diff")

@@ -87,3 +87,37 @@ def test_disable_leaves_out_a_packaged_manifest():
     assert {"coredns", "local-path", "local-path-provisioner", "metrics-server", "traefik-crd", "traefik"} <= everything
     assert names(["traefik", "servicelb"]) == everything - {"traefik-crd", "traefik"}
     assert "local-path" not in names(["local-storage"])
+
+
+class Revisions:
+    """etcd's revision as the controller reads it."""
+
+    def __init__(self):
+        self.value = 100
+
+    def revision(self):
+        return self.value
+
+
+def test_a_round_runs_only_when_etcd_changed_since_a_round_that_wrote_nothing():
+    api = type("API", (), {"builtin": dict.fromkeys(
+        [("", "v1", p) for p in ("pods", "nodes", "persistentvolumeclaims", "secrets", "serviceaccounts")]
+        + [("apps", "v1", p) for p in ("deployments", "replicasets", "statefulsets", "daemonsets")]
+        + [("batch", "v1", "jobs"), ("coordination.k8s.io", "v1", "leases"), ("helm.cattle.io", "v1", "helmcharts"),
+           ("apiextensions.k8s.io", "v1", "customresourcedefinitions")]), "etcd": Revisions()})()
+    controller = ctl.Controller(api, "lab-server-1", lambda *_args: None)
+    writes = ["a ReplicaSet"]  # what the next round writes
+
+    def reconcile():
+        api.etcd.value += len(writes)
+        writes.clear()
+
+    controller.reconcile = reconcile
+    assert controller.reconcile_if_changed()  # first round: it writes
+    assert controller.reconcile_if_changed()  # etcd moved (its own write): one more round, which writes nothing
+    assert not controller.reconcile_if_changed()  # settled: nothing to look at
+    api.etcd.value += 1  # somebody else wrote (a Deployment applied, a lease renewed)
+    assert controller.reconcile_if_changed()
+    assert not controller.reconcile_if_changed()
+    controller.packaged = [("a packaged manifest", {})]  # a server start's packaged objects are never skipped
+    assert controller.reconcile_if_changed()

@@ -58,6 +58,7 @@ readiness to make overlapping restarts observable.
 import base64
 import datetime
 import hashlib
+import http.client
 import json
 import os
 import pkgutil
@@ -987,6 +988,7 @@ class NodeAgent:
         self.api_url, self.token = api_url.rstrip("/"), token
         self.stop_event = threading.Event()
         self.context = None
+        self.connection = None  # call's kept-alive connection to the API server
         self.annotated = False
         self.thread = threading.Thread(target=self.loop, name="node-agent", daemon=True)
 
@@ -1009,14 +1011,25 @@ class NodeAgent:
         self.context = context
 
     def call(self, method, path, body=None, ctype="application/json", timeout=10):
-        request = urllib.request.Request(self.api_url + path, method=method,
-                                         data=json.dumps(body).encode() if body is not None else None)
-        request.add_header("Content-Type", ctype)
+        """(status, decoded body; {} for an error status) over one kept-alive connection, as a kubelet keeps its
+        connection to the API server; a kept connection the server closed is opened again once."""
+        data = json.dumps(body).encode() if body is not None else None
+        reused = self.connection is not None
+        if not reused:
+            url = urllib.parse.urlsplit(self.api_url)
+            self.connection = http.client.HTTPSConnection(url.hostname, url.port or 443, context=self.context,
+                                                          timeout=timeout)
         try:
-            with urllib.request.urlopen(request, context=self.context, timeout=timeout) as response:
-                return response.status, json.loads(response.read() or b"{}")
-        except urllib.error.HTTPError as exc:
-            return exc.code, {}
+            self.connection.request(method, path, body=data, headers={"Content-Type": ctype})
+            response = self.connection.getresponse()
+            payload = response.read()
+        except (OSError, http.client.HTTPException) as exc:
+            self.connection.close()
+            self.connection = None
+            if reused:
+                return self.call(method, path, body, ctype, timeout)
+            raise OSError("%s %s: %s" % (method, path, exc)) from exc
+        return (response.status, {}) if response.status >= 400 else (response.status, json.loads(payload or b"{}"))
 
     def ensure(self):
         path = "/api/v1/nodes/%s" % self.node.name

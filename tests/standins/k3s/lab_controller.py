@@ -183,6 +183,7 @@ class Controller:
             "secrets": ("", "v1", "secrets"), "serviceaccounts": ("", "v1", "serviceaccounts")}.items()}
         self.leading = False
         self.packaged = []  # objects of K3s's packaged manifests still to create (set_packaged)
+        self.settled = None  # etcd's revision after a round that wrote nothing (reconcile_if_changed)
         self.chart_crds = chart_crds()
 
     # --- plumbing -----------------------------------------------------------------------
@@ -294,7 +295,18 @@ class Controller:
             self.log("info", "%s leadership of %s" % ("Acquired" if leading else "Lost", LEASE))
             self.leading = leading
         if leading:
-            self.reconcile()
+            self.reconcile_if_changed()
+
+    def reconcile_if_changed(self):
+        """Reconciles unless nothing was written to etcd since a round that wrote nothing itself (level-triggered,
+        as a real controller is on its informers' events): an idle lab then costs a look at etcd's revision a
+        second, not every list (the lease renewal every RENEW_AFTER seconds still brings a round)."""
+        revision = self.api.etcd.revision()
+        if revision == self.settled and not self.packaged:
+            return False
+        self.reconcile()
+        self.settled = revision if self.api.etcd.revision() == revision else None
+        return True
 
     def set_packaged(self, disabled):
         """The objects of K3s's packaged manifests this server deploys (those `disable` does not name)."""

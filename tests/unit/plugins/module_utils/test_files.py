@@ -109,3 +109,44 @@ def test_links_are_made_re_pointed_and_a_real_tool_is_kept(tmp_path):
     again = core.ensure(links=links)
     assert not again["changed"] and again["kept"] == [str(tmp_path / "ctr")]
     assert sorted(p.name for p in tmp_path.iterdir()) == ["crictl", "ctr", "k3s", "kubectl"]  # no temporary link left
+
+
+def test_a_secret_file_is_written_and_its_content_never_in_the_diff(tmp_path):
+    token = tmp_path / "token"
+    first = core.ensure(secret_files=[{"dest": str(token), "content": "s3cr3t-one\n", "mode": "0600"}])
+    assert token.read_text() == "s3cr3t-one\n" and mode_of(token) == "0600"
+    assert first["changed_paths"] == [str(token)]
+    changed = core.ensure(secret_files=[{"dest": str(token), "content": "s3cr3t-two\n", "mode": "0600"}])
+    assert token.read_text() == "s3cr3t-two\n"
+    assert "s3cr3t" not in repr(first) + repr(changed)
+    assert changed["diff"] == [{"before_header": str(token), "after_header": str(token),
+                                "before": core.SECRET, "after": core.SECRET}]
+    assert not core.ensure(secret_files=[{"dest": str(token), "content": "s3cr3t-two\n"}])["changed"]
+
+
+def test_force_false_writes_a_missing_file_once_and_never_replaces_it(tmp_path):
+    token = tmp_path / "token"
+    spec = {"dest": str(token), "content": "generated-1\n", "mode": "0600", "force": False}
+    assert core.ensure(secret_files=[spec])["changed"] and token.read_text() == "generated-1\n"
+    again = core.ensure(secret_files=[dict(spec, content="generated-2\n")])
+    assert not again["changed"] and token.read_text() == "generated-1\n"
+    os.chmod(token, 0o644)  # its mode is still corrected
+    assert core.ensure(secret_files=[dict(spec, content="generated-3\n")])["changed_paths"] == [str(token)]
+    assert mode_of(token) == "0600" and token.read_text() == "generated-1\n"
+
+
+def test_absent_removes_files_and_links_not_directories(tmp_path):
+    stale, link, tree = tmp_path / "registries.yaml", tmp_path / "old-link", tmp_path / "config.yaml.d"
+    stale.write_text("mirrors: {}\n")
+    link.symlink_to(tmp_path / "nowhere")
+    tree.mkdir()
+    paths = [str(stale), str(link), str(tmp_path / "never-there")]
+    checked = core.ensure(absent=paths, check_mode=True)
+    assert checked["changed_paths"] == paths[:2] and stale.exists() and os.path.islink(link)
+    removed = core.ensure(absent=paths)
+    assert removed["changed_paths"] == paths[:2] and not stale.exists() and not os.path.lexists(link)
+    assert removed["diff"][0]["before"] == "present\n" and removed["diff"][0]["after"] == "absent\n"
+    assert not core.ensure(absent=paths)["changed"]
+    with pytest.raises(core.FilesError, match="is a directory"):
+        core.ensure(absent=[str(tree)])
+    assert tree.is_dir()
