@@ -22,7 +22,7 @@ import copy
 import http.client
 import json
 import time
-from urllib.parse import urlsplit
+from urllib.parse import quote, urlsplit
 
 from ansible_collections.homelab.platform.plugins.module_utils.k8s_client import K8sError, is_subset
 
@@ -420,3 +420,45 @@ def wait_ready(api, run, workloads, timeout, clock=time.monotonic, sleep=time.sl
                            {"not_ready": [describe(o) for o in pending]})
         if pending:
             sleep(interval)
+
+
+def field(obj, dotted):
+    """The value at a dotted path of obj (`data.token`; a key that holds dots is written as it is: `data.ca.crt`),
+    None where the path leads nowhere."""
+    if not isinstance(obj, dict):
+        return None
+    if dotted in obj:
+        return obj[dotted]
+    parts = dotted.split(".")
+    for cut in range(1, len(parts)):
+        key = ".".join(parts[:cut])
+        if key in obj:
+            value = field(obj[key], ".".join(parts[cut:]))
+            if value is not None:
+                return value
+    return None
+
+
+def get_object(api, api_version, kind, name, namespace=None, wait_for=(), timeout=0, delay=2, clock=time.monotonic,
+               sleep=time.sleep):
+    """The object `kind` `name` (in `namespace` when namespaced), None when it does not exist. With `wait_for`
+    (dotted paths such as `data.token`) it must exist and each path hold a non-empty value: read again every `delay`
+    seconds up to `timeout`, then a K8sError names what is still missing. A kind the server does not serve is
+    waited for the same way (a chart's CRD), then fails."""
+    deadline = clock() + timeout
+    while True:
+        found = Discovery(api).find(api_version, kind)
+        obj = api.request("GET", object_path(api_version, found[0], found[1], namespace, quote(name, safe=""))) \
+            if found else None
+        missing = [path for path in wait_for if obj is not None and field(obj, path) in (None, "", {}, [])]
+        if found and not missing and (obj is not None or not wait_for):
+            return obj
+        if clock() >= deadline:
+            after = " after %ds" % timeout if timeout else ""
+            where = "%s %s%s" % (kind, namespace + "/" if namespace and found[1] else "", name) if found else ""
+            if not found:
+                raise K8sError("the cluster does not serve %s in %s%s" % (kind, api_version, after))
+            if obj is None:
+                raise K8sError("%s does not exist%s" % (where, after))
+            raise K8sError("%s: %s still empty%s" % (where, ", ".join(missing), after))
+        sleep(delay)

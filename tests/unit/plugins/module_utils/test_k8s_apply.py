@@ -367,3 +367,55 @@ def test_a_status_written_by_a_controller_meanwhile_is_no_change():
     assert [w[0] for w in api.writes()][-1] == "PATCH"
     assert result["objects"][0]["action"] == "unchanged"
     assert "status" not in api.objects[path]
+
+
+def token_secret(**data):
+    return {"apiVersion": "v1", "kind": "Secret", "type": "kubernetes.io/service-account-token",
+            "metadata": {"name": "gpu-mode-switcher-token", "namespace": "ml"}, "data": data}
+
+
+@pytest.mark.parametrize("path,value", [
+    ("data.token", "dG9r"), ("data.ca.crt", "Y2E="), ("metadata.name", "gpu-mode-switcher-token"),
+    ("data.missing", None), ("data.token.deeper", None), ("type.x", None)])
+def test_a_dotted_field_and_a_key_with_dots(path, value):
+    assert core.field(token_secret(token="dG9r", **{"ca.crt": "Y2E="}), path) == value
+
+
+def test_get_object_reads_once_and_a_missing_object_is_none():
+    api = FakeApi()
+    api.objects["/api/v1/namespaces/ml/secrets/gpu-mode-switcher-token"] = token_secret(token="dG9r")
+    assert core.get_object(api, "v1", "Secret", "gpu-mode-switcher-token", "ml")["data"] == {"token": "dG9r"}
+    assert core.get_object(api, "v1", "Secret", "other", "ml") is None
+    assert core.get_object(api, "v1", "Namespace", "ml") is None  # cluster-scoped: no namespace in the path
+    assert api.requests[-1][1] == "/api/v1/namespaces/ml"
+    with pytest.raises(K8sError, match="does not serve Gadget in v1"):
+        core.get_object(api, "v1", "Gadget", "g")
+
+
+def test_get_object_waits_until_the_fields_are_filled():
+    api, clock = FakeApi(), Clock()
+    path = "/api/v1/namespaces/ml/secrets/gpu-mode-switcher-token"
+    original = api.request
+
+    def token_controller_fills_it_on_the_third_read(method, target, *args):
+        if target == path:
+            reads = sum(1 for r in api.requests if r[1] == path)
+            api.objects[path] = token_secret(**({"token": "dG9r", "ca.crt": "Y2E="} if reads >= 2 else {}))
+        return original(method, target, *args)
+
+    api.request = token_controller_fills_it_on_the_third_read
+    obj = core.get_object(api, "v1", "Secret", "gpu-mode-switcher-token", "ml", ["data.token", "data.ca.crt"],
+                          timeout=20, delay=2, clock=clock, sleep=clock.sleep)
+    assert obj["data"]["token"] == "dG9r" and clock.sleeps == [2, 2]
+
+
+def test_get_object_names_what_is_still_missing_after_the_timeout():
+    api, clock = FakeApi(), Clock()
+    with pytest.raises(K8sError, match="Secret ml/gpu-mode-switcher-token does not exist after 6s"):
+        core.get_object(api, "v1", "Secret", "gpu-mode-switcher-token", "ml", ["data.token"], timeout=6, delay=2,
+                        clock=clock, sleep=clock.sleep)
+    assert clock.sleeps == [2, 2, 2]
+    api.objects["/api/v1/namespaces/ml/secrets/gpu-mode-switcher-token"] = token_secret(token="")
+    with pytest.raises(K8sError, match="gpu-mode-switcher-token: data.token still empty after 6s"):
+        core.get_object(api, "v1", "Secret", "gpu-mode-switcher-token", "ml", ["data.token"], timeout=6, delay=2,
+                        clock=clock, sleep=clock.sleep)
