@@ -13,7 +13,7 @@ description:
   - Reads the object O(kind) O(name) (in O(namespace) when the kind is namespaced) and returns it, or null when it
     does not exist.
   - With O(wait_for), the object must exist and every listed field hold a non-empty value (a ServiceAccount token
-    Secret the token controller has not filled yet): it is read again every O(delay) seconds up to O(timeout), then
+    Secret the token controller has not filled yet); it is read again every O(delay) seconds up to O(timeout), then
     the module fails, naming the fields still empty.
   - Reaches the API as M(homelab.platform.k8s_apply) does, straight over HTTP(S) when the kubeconfig allows it
     (ADR-018), so a read costs no import of the official client.
