@@ -169,7 +169,7 @@ def main():
                              options=dict(path=dict(type="path", required=True), **OWNERSHIP)),
             files=dict(type="list", elements="dict", default=[],
                        options=dict(content=dict(type="str", required=True), **FILE)),
-            secret_files=dict(type="list", elements="dict", default=[],
+            secret_files=dict(type="list", elements="dict", default=[], no_log=False,  # its content is no_log
                               options=dict(content=dict(type="str", required=True, no_log=True), **FILE)),
             absent=dict(type="list", elements="path", default=[]),
             links=dict(type="list", elements="dict", default=[],
