@@ -55,6 +55,14 @@ class K8sModule(AnsibleModule):
         them, or says what is wrong with them (then api_client())."""
         return k8s_client.direct_connection(**{key: self.params.get(key) for key in AUTH_ARG_SPEC})
 
+    def rest_api(self):
+        """k8s_apply's request layer for the connection options: DirectApi when direct_connection() can follow
+        them (ADR-018), else Api over the official client's ApiClient."""
+        from ansible_collections.homelab.platform.plugins.module_utils import k8s_apply
+
+        connection = self.direct_connection()
+        return k8s_apply.DirectApi(connection) if connection else k8s_apply.Api(self.api_client())
+
     def fail_from(self, exc, **result):
         """Fail with the error's message and its details (status, reason, host ...) next to `result`."""
         self.fail_json(msg=str(exc), **dict(result, **getattr(exc, "details", {})))

@@ -70,7 +70,6 @@ patch:
 """
 
 from ansible_collections.homelab.platform.plugins.module_utils import k3s_config
-from ansible_collections.homelab.platform.plugins.module_utils.k8s_apply import Api, DirectApi
 from ansible_collections.homelab.platform.plugins.module_utils.k8s_client import K8sError
 from ansible_collections.homelab.platform.plugins.module_utils.k8s_module import K8sModule
 
@@ -84,8 +83,7 @@ def main():
     )
     module = K8sModule(argument_spec, supports_check_mode=True)
     p = module.params
-    connection = module.direct_connection()
-    api = DirectApi(connection) if connection else Api(module.api_client())
+    api = module.rest_api()
     try:
         result = k3s_config.reconcile_node(api, p["name"], p["labels"], p["taints"], check_mode=module.check_mode,
                                            timeout=p["timeout"])

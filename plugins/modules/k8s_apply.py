@@ -180,8 +180,7 @@ def main():
     bad = [a for a in p["await_apis"] if not a.get("api_version") or not a.get("kind")]
     if bad:
         module.fail_json(msg="await_apis takes {api_version, kind} entries, not %s" % bad)
-    connection = module.direct_connection()
-    api = core.DirectApi(connection) if connection else core.Api(module.api_client())
+    api = module.rest_api()
     try:
         result = core.apply(api, p["objects"], p["secrets"], p["patches"], check_mode=module.check_mode,
                             await_apis=p["await_apis"], api_timeout=p["api_timeout"], api_delay=p["api_delay"],

@@ -85,7 +85,7 @@ object:
   sample: {apiVersion: v1, kind: Secret, metadata: {name: gpu-mode-switcher-token, namespace: ml}}
 """
 
-from ansible_collections.homelab.platform.plugins.module_utils.k8s_apply import Api, DirectApi, get_object
+from ansible_collections.homelab.platform.plugins.module_utils.k8s_apply import get_object
 from ansible_collections.homelab.platform.plugins.module_utils.k8s_client import K8sError
 from ansible_collections.homelab.platform.plugins.module_utils.k8s_module import K8sModule
 
@@ -102,8 +102,7 @@ def main():
     )
     module = K8sModule(argument_spec, supports_check_mode=True)
     p = module.params
-    connection = module.direct_connection()
-    api = DirectApi(connection) if connection else Api(module.api_client())
+    api = module.rest_api()
     try:
         obj = get_object(api, p["api_version"], p["kind"], p["name"], p["namespace"], p["wait_for"], p["timeout"],
                          p["delay"])
