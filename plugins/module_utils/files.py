@@ -14,6 +14,7 @@ from __future__ import annotations
 import grp
 import os
 import pwd
+import shlex
 import stat
 import tempfile
 
@@ -113,12 +114,22 @@ def shown(text):
     return text if len(text) <= DIFF_LIMIT else "(%d bytes, not shown)\n" % len(text)
 
 
-def ensure_file(spec, check_mode, secret=False):
+def validate_argv(validate, path):
+    """The argv of a validate command ('visudo -cf %s'), %s replaced by path."""
+    if "%s" not in (validate or ""):
+        raise FilesError("%s: validate must contain %%s (the file to check), got %r" % (path, validate))
+    return [word.replace("%s", path) for word in shlex.split(validate)]
+
+
+def ensure_file(spec, check_mode, secret=False, run=None):
     """None when the file holds the content with the wanted attributes, else its diff entry. A secret file's
-    content is never in the diff; a file with force false is written only when it does not exist."""
+    content is never in the diff; a file with force false is written only when it does not exist; a new content
+    with a validate command is checked by it (run(argv) -> (rc, stdout, stderr)) before it replaces the file."""
     dest, content = spec["dest"], spec["content"]
     mode = parse_mode(spec.get("mode"), dest)
     uid, gid = ids(spec.get("owner"), spec.get("group"), dest)
+    if spec.get("validate"):
+        validate_argv(spec["validate"], dest)
     data = content.encode("utf-8")
     st = existing(dest, stat.S_ISREG, "a regular file")
     if st is not None:
@@ -133,13 +144,14 @@ def ensure_file(spec, check_mode, secret=False):
         if not check_mode:
             raise FilesError("%s: its directory does not exist (list it under directories)" % dest)
     elif not check_mode:
-        write_atomically(dest, data, st, mode, uid, gid)
+        write_atomically(dest, data, st, mode, uid, gid, spec.get("validate"), run)
     return {"before_header": dest, "after_header": dest, "before": before, "after": SECRET if secret else shown(content)}
 
 
-def write_atomically(dest, data, st, mode, uid, gid):
+def write_atomically(dest, data, st, mode, uid, gid, validate=None, run=None):
     """data into dest through a temporary file beside it, with the wanted attributes (else the current file's,
-    else 0644 root's default owner) before the rename, so no reader sees a partial file or a moment of wrong mode."""
+    else 0644 root's default owner) before the rename, so no reader sees a partial file or a moment of wrong mode;
+    with validate, the temporary file must pass that command first, else dest is left as it was."""
     fd, tmp = tempfile.mkstemp(dir=os.path.dirname(dest) or ".", prefix="." + os.path.basename(dest) + ".")
     try:
         with os.fdopen(fd, "wb") as handle:
@@ -150,6 +162,11 @@ def write_atomically(dest, data, st, mode, uid, gid):
         set_attributes(tmp, mode if mode is not None else keep_mode,
                        uid if uid != -1 else (st.st_uid if st is not None else -1),
                        gid if gid != -1 else (st.st_gid if st is not None else -1))
+        if validate:
+            rc, out, err = run(validate_argv(validate, tmp))
+            if rc != 0:
+                raise FilesError("%s: %r refused the new content (rc %s): %s; the file was left as it was"
+                                 % (dest, validate, rc, (err or out).strip()[:500]))
         os.rename(tmp, dest)
     except BaseException:
         if os.path.exists(tmp):
@@ -196,7 +213,7 @@ def ensure_absent(path, check_mode):
     return {"before_header": path, "after_header": path, "before": "present\n", "after": "absent\n"}
 
 
-def ensure(directories=(), files=(), links=(), check_mode=False, secret_files=(), absent=()):
+def ensure(directories=(), files=(), links=(), check_mode=False, secret_files=(), absent=(), run=None):
     """Directories first (in order), then files, then secret files, then links, then the absent paths;
     {changed, changed_paths, kept, diff}."""
     diffs, changed_paths, kept = [], [], []
@@ -207,7 +224,7 @@ def ensure(directories=(), files=(), links=(), check_mode=False, secret_files=()
             changed_paths.append(spec["path"])
     for specs, secret in ((files, False), (secret_files, True)):
         for spec in specs:
-            entry = ensure_file(spec, check_mode, secret)
+            entry = ensure_file(spec, check_mode, secret, run)
             if entry:
                 diffs.append(entry)
                 changed_paths.append(spec["dest"])

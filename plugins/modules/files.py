@@ -69,6 +69,12 @@ options:
         description: Replace a file whose content differs; V(false) writes the file only when it does not exist.
         type: bool
         default: true
+      validate:
+        description:
+          - A command that checks a new content before it replaces the file, with C(%s) for the file to check,
+            e.g. C(/usr/sbin/visudo -cf %s). When it fails, the file is left as it was and the module fails with its
+            output. Not run in check mode.
+        type: str
   secret_files:
     description:
       - Text files written as O(files) are, after them, whose content is a secret (no_log) and shows in a diff as
@@ -99,6 +105,9 @@ options:
           (a generated token, written once).
         type: bool
         default: true
+      validate:
+        description: A command that checks a new content before it replaces the file, as in O(files[].validate).
+        type: str
   absent:
     description: Files or symbolic links to remove, last (what a role wrote and no longer wants). A directory is refused.
     type: list
@@ -159,7 +168,8 @@ from ansible.module_utils.basic import AnsibleModule
 from ansible_collections.homelab.platform.plugins.module_utils import files as core
 
 OWNERSHIP = dict(mode=dict(type="str"), owner=dict(type="str"), group=dict(type="str"))
-FILE = dict(dest=dict(type="path", required=True), force=dict(type="bool", default=True), **OWNERSHIP)
+FILE = dict(dest=dict(type="path", required=True), force=dict(type="bool", default=True), validate=dict(type="str"),
+            **OWNERSHIP)
 
 
 def main():
@@ -180,7 +190,8 @@ def main():
     try:
         p = module.params
         result = core.ensure(p["directories"], p["files"], p["links"], check_mode=module.check_mode,
-                             secret_files=p["secret_files"], absent=p["absent"])
+                             secret_files=p["secret_files"], absent=p["absent"],
+                             run=lambda argv: module.run_command(argv, environ_update={"LC_ALL": "C"}))
     except (core.FilesError, OSError) as exc:
         module.fail_json(msg=str(exc))
     diff = result.pop("diff")

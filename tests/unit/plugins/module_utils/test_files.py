@@ -150,3 +150,27 @@ def test_absent_removes_files_and_links_not_directories(tmp_path):
     with pytest.raises(core.FilesError, match="is a directory"):
         core.ensure(absent=[str(tree)])
     assert tree.is_dir()
+
+
+def run_real(argv):
+    import subprocess
+    proc = subprocess.run(argv, capture_output=True, text=True, check=False)
+    return proc.returncode, proc.stdout, proc.stderr
+
+
+def test_validate_checks_the_new_content_before_it_replaces_the_file(tmp_path):
+    # a real checker: python3 compiles the temporary file the module would rename into place
+    tool = tmp_path / "tool.py"
+    tool.write_text("x = 1\n")
+    check = "python3 -m py_compile %s"
+    with pytest.raises(core.FilesError, match=r"tool.py: 'python3 -m py_compile %s' refused the new content \(rc 1\)"):
+        core.ensure(files=[{"dest": str(tool), "content": "x = (\n", "validate": check}], run=run_real)
+    assert tool.read_text() == "x = 1\n"
+    assert sorted(os.listdir(tmp_path)) == ["tool.py"]  # no temporary file left behind
+    result = core.ensure(files=[{"dest": str(tool), "content": "x = 2\n", "validate": check}], run=run_real)
+    assert result["changed"] and tool.read_text() == "x = 2\n"
+    # unchanged content: the checker is not run at all
+    assert not core.ensure(files=[{"dest": str(tool), "content": "x = 2\n", "validate": check}], run=None)["changed"]
+    with pytest.raises(core.FilesError, match="validate must contain %s"):
+        core.ensure(files=[{"dest": str(tool), "content": "x = 3\n", "validate": "python3 -m py_compile"}], run=run_real)
+    assert tool.read_text() == "x = 2\n"
