@@ -19,6 +19,8 @@ from ansible_collections.homelab.platform.plugins.module_utils import dpkg
 
 # What `systemctl show` prints for each unit, in this order (one block per unit, blank line between blocks).
 UNIT_PROPERTIES = ("Id", "LoadState", "UnitFileState", "ActiveState")
+# A unit's state where systemd cannot answer.
+UNKNOWN = "unknown"
 
 
 class HostStateError(ValueError):
@@ -48,14 +50,18 @@ def parse_units(names, stdout):
     return found
 
 
-def units(run, names):
+def units(run, names, warnings):
     """The load state, enablement (UnitFileState: enabled, disabled, static, or empty when not found) and activity
-    (ActiveState: active, inactive, failed...) of each unit, by the name asked."""
+    (ActiveState: active, inactive, failed...) of each unit, by the name asked. Where systemd cannot answer (not
+    running, as in a container without it), each is "unknown" and the reason is added to warnings: a role then runs
+    the task the read would have let it skip, and that task reports what is wrong."""
     if not names:
         return {}
     rc, out, err = run(["systemctl", "show", "--property=" + ",".join(UNIT_PROPERTIES), "--"] + list(names))
     if rc != 0:
-        raise HostStateError("systemctl show failed (rc %s): %s (is systemd running?)" % (rc, (err or out).strip()[:500]))
+        warnings.append("systemctl show failed (rc %s): %s (is systemd running?); the units are reported unknown"
+                        % (rc, (err or out).strip()[:500]))
+        return {name: {"load": UNKNOWN, "enabled": UNKNOWN, "active": UNKNOWN} for name in names}
     return parse_units(names, out)
 
 
@@ -117,15 +123,17 @@ def commands(run, wanted):
 
 def read(run, package_specs=(), unit_names=(), user_names=(), group_names=(), path_names=(), command_argvs=None,
          getpwnam=pwd.getpwnam, getgrnam=grp.getgrnam, lstat=os.lstat, readlink=os.readlink):
-    """Everything asked, as the module returns it."""
+    """Everything asked, as the module returns it, with the warnings of what could not be read."""
+    warnings = []
     try:
         return {
             "dpkg": packages(run, list(package_specs)),
-            "units": units(run, list(unit_names)),
+            "units": units(run, list(unit_names), warnings),
             "users": users(user_names, getpwnam),
             "groups": groups(group_names, getgrnam),
             "paths": paths(path_names, lstat, readlink),
             "commands": commands(run, command_argvs),
+            "warnings": warnings,
         }
     except dpkg.DpkgError as exc:
         raise HostStateError(str(exc)) from exc

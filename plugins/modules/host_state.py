@@ -14,7 +14,8 @@ description:
     a task has anything to do, and runs the read-only commands it names. A role then skips the tasks whose result is
     already there; each skipped module task saves a fresh Python on the host (0.5-1 s) on every re-run.
   - Changes nothing, also outside check mode; the reads run in check mode too.
-  - Fails with the command's own message when dpkg-query or systemctl cannot answer (e.g. systemd not running).
+  - Fails with dpkg-query's own message when it cannot answer. Where systemd cannot answer (not running), the units
+    are reported C(unknown) with a warning, so a role runs the tasks it would have skipped.
 version_added: 0.2.0
 author:
   - homelab.platform developers (@homelab)
@@ -86,7 +87,7 @@ dpkg:
 units:
   description:
     - Per unit asked, C(load) (loaded, not-found...), C(enabled) (enabled, disabled, static... or empty when the unit
-      is not found) and C(active) (active, inactive, failed...).
+      is not found) and C(active) (active, inactive, failed...); each C(unknown) where systemd cannot answer.
   returned: always
   type: dict
   sample: {tailscaled: {load: loaded, enabled: enabled, active: active}}
@@ -139,6 +140,8 @@ def main():
         state = core.read(run, p["packages"], p["units"], p["users"], p["groups"], p["paths"], p["commands"])
     except core.HostStateError as exc:
         module.fail_json(msg=str(exc))
+    for warning in state.pop("warnings"):
+        module.warn(warning)
     module.exit_json(changed=False, **state)
 
 

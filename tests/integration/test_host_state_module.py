@@ -1,5 +1,5 @@
 """homelab.platform.host_state run by ansible-playbook on this machine: what it reads, in and out of check mode, and
-how it fails when systemd cannot answer."""
+what it says where systemd cannot answer."""
 
 import os
 import shutil
@@ -40,14 +40,15 @@ def test_packages_users_groups_paths_and_commands_are_read_and_nothing_changes(p
     assert sorted(os.listdir(tmp_path)) == ["kubectl", "state.yml", "tool"]
 
 
-def test_units_without_a_running_systemd_fail_with_the_reason(playbook_runner, tmp_path):
+def test_units_without_a_running_systemd_are_unknown_with_a_warning(playbook_runner, tmp_path):
     if os.path.isdir("/run/systemd/system"):
         pytest.skip("systemd runs here: the lab's Molecule scenarios read units through it")
     if not shutil.which("systemctl"):
         pytest.skip("no systemctl on this machine")
-    proc, out = run_state(playbook_runner, tmp_path, {"units": ["ssh"]})
-    assert proc.returncode != 0 and out["failed"] is True
-    assert "systemctl show failed" in out["msg"] and "is systemd running?" in out["msg"]
+    proc, out = run_state(playbook_runner, tmp_path, {"units": ["ssh"], "packages": ["dpkg"]})
+    assert proc.returncode == 0 and out["changed"] is False, proc.stdout[-2000:]
+    assert out["units"] == {"ssh": {"load": "unknown", "enabled": "unknown", "active": "unknown"}}
+    assert "is systemd running?" in " ".join(out["warnings"]) and out["dpkg"].startswith("dpkg ")
 
 
 def test_a_command_that_is_not_an_argv_is_refused(playbook_runner, tmp_path):

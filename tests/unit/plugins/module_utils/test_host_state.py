@@ -44,7 +44,7 @@ class Host:
 
 def test_units_are_read_by_the_name_asked_in_one_systemctl_call():
     host = Host({"systemctl": (0, SHOW, "")})
-    found = core.units(host, ["tailscaled", "nosuch", "gpu-mode-default.service"])
+    found = core.units(host, ["tailscaled", "nosuch", "gpu-mode-default.service"], [])
     assert found == {
         "tailscaled": {"load": "loaded", "enabled": "enabled", "active": "active"},
         "nosuch": {"load": "not-found", "enabled": "", "active": "inactive"},
@@ -54,16 +54,19 @@ def test_units_are_read_by_the_name_asked_in_one_systemctl_call():
                          "tailscaled", "nosuch", "gpu-mode-default.service"]]
 
 
-def test_systemctl_failing_or_answering_another_count_is_an_error():
-    with pytest.raises(core.HostStateError, match="is systemd running"):
-        core.units(Host({"systemctl": (1, "", "System has not been booted with systemd")}), ["tailscaled"])
+def test_without_systemd_the_units_are_unknown_with_a_warning_and_another_count_is_an_error():
+    warnings = []
+    found = core.units(Host({"systemctl": (1, "", "System has not been booted with systemd")}), ["tailscaled"], warnings)
+    assert found == {"tailscaled": {"load": "unknown", "enabled": "unknown", "active": "unknown"}}
+    assert len(warnings) == 1 and "System has not been booted with systemd" in warnings[0]
     with pytest.raises(core.HostStateError, match="2 units"):
-        core.units(Host({"systemctl": (0, SHOW.split("\n\n", maxsplit=1)[0], "")}), ["a", "b"])
+        core.units(Host({"systemctl": (0, SHOW.split("\n\n", maxsplit=1)[0], "")}), ["a", "b"], [])
 
 
 def test_nothing_asked_runs_nothing():
     host = Host({})
-    assert core.read(host) == {"dpkg": "", "units": {}, "users": {}, "groups": {}, "paths": {}, "commands": {}}
+    assert core.read(host) == {"dpkg": "", "units": {}, "users": {}, "groups": {}, "paths": {}, "commands": {},
+                               "warnings": []}
     assert host.ran == []
 
 
