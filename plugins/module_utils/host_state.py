@@ -65,31 +65,28 @@ def units(run, names, warnings):
     return parse_units(names, out)
 
 
-def users(names, getpwnam=pwd.getpwnam):
-    """{name: {uid, home, shell}} or {name: None} for a user the host does not have."""
+def entries(names, lookup, describe):
+    """{name: describe(lookup(name))}, or {name: None} where lookup raises KeyError (the host does not have it)."""
     found = {}
     for name in names:
         try:
-            entry = getpwnam(name)
+            entry = lookup(name)
         except KeyError:
             found[name] = None
         else:
-            found[name] = {"uid": entry.pw_uid, "home": entry.pw_dir, "shell": entry.pw_shell}
+            found[name] = describe(entry)
     return found
+
+
+def users(names, getpwnam=pwd.getpwnam):
+    """{name: {uid, home, shell}} or {name: None} for a user the host does not have."""
+    return entries(names, getpwnam, lambda entry: {"uid": entry.pw_uid, "home": entry.pw_dir, "shell": entry.pw_shell})
 
 
 def groups(names, getgrnam=grp.getgrnam):
     """{name: {gid, members}} or {name: None} for a group the host does not have (members: the supplementary ones
     /etc/group lists)."""
-    found = {}
-    for name in names:
-        try:
-            entry = getgrnam(name)
-        except KeyError:
-            found[name] = None
-        else:
-            found[name] = {"gid": entry.gr_gid, "members": sorted(entry.gr_mem)}
-    return found
+    return entries(names, getgrnam, lambda entry: {"gid": entry.gr_gid, "members": sorted(entry.gr_mem)})
 
 
 def paths(names, lstat=os.lstat, readlink=os.readlink):
