@@ -16,5 +16,6 @@ class FilterModule:
         return {
             "dpkg_missing": as_filter(core.missing, core.DpkgError, prefix=True),
             "dpkg_unheld": as_filter(core.unheld, core.DpkgError, prefix=True),
+            "dpkg_selection": as_filter(core.selection, core.DpkgError, prefix=True),
             "dpkg_query_argv": as_filter(core.query_argv, core.DpkgError, prefix=True),
         }

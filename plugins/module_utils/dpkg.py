@@ -67,7 +67,11 @@ def missing(stdout, specs):
     return pending
 
 
+def selection(stdout, spec):
+    """dpkg's selection of the package of spec (install, hold, deinstall or purge); '' when dpkg does not know it."""
+    return (lookup(parse(stdout), split_spec(spec)[0]) or ("", "", ""))[1]
+
+
 def unheld(stdout, specs):
     """The package names (no versions) whose selection is not hold."""
-    found = parse(stdout)
-    return [name for name in query_names(specs) if (lookup(found, name) or (None, None, None))[1] != "hold"]
+    return [name for name in query_names(specs) if selection(stdout, name) != "hold"]

@@ -62,5 +62,6 @@ def test_dpkg_filters_are_registered_and_name_themselves_on_a_bad_spec():
     assert dpkg["dpkg_query_argv"](["sudo"])[-1] == "sudo"
     assert dpkg["dpkg_missing"]("sudo 1.9 install installed\n", ["sudo", "curl"]) == ["curl"]
     assert dpkg["dpkg_unheld"]("sudo 1.9 hold installed\n", ["sudo=1.9", "curl"]) == ["curl"]
+    assert dpkg["dpkg_selection"]("sudo 1.9 hold installed\n", "sudo") == "hold"
     with pytest.raises(AnsibleFilterError, match="missing: a package is 'name'"):
         dpkg["dpkg_missing"]("", ["=1.0"])

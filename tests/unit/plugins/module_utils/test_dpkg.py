@@ -26,6 +26,16 @@ def test_unheld_names_without_versions():
         ["curl", "absent"]
 
 
+def test_the_selection_of_one_package():
+    assert core.selection(OUT, "steam-installer") == "hold"
+    assert core.selection(OUT, "curl=8.0") == "install"  # the version is not the question
+    assert core.selection(OUT, "libfoo") == "install"  # its native-architecture form
+    assert core.selection(OUT, "old-tool") == "deinstall"
+    assert core.selection(OUT, "absent") == "" and core.selection("", "curl") == ""
+    with pytest.raises(core.DpkgError, match="a package is 'name'"):
+        core.selection(OUT, "=1.0")
+
+
 def test_the_query_and_bad_specs():
     argv = core.query_argv(["curl", "nvidia-driver-libs:i386=535.247.01-1~deb12u1"])
     assert argv == ["dpkg-query", "--show", "--showformat=" + core.QUERY_FORMAT, "curl", "nvidia-driver-libs:i386"]
