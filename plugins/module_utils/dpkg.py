@@ -67,11 +67,17 @@ def missing(stdout, specs):
     return pending
 
 
+def _selection(found, name):
+    """The selection of name in parse()'s result; '' when it is not there."""
+    return (lookup(found, name) or ("", "", ""))[1]
+
+
 def selection(stdout, spec):
     """dpkg's selection of the package of spec (install, hold, deinstall or purge); '' when dpkg does not know it."""
-    return (lookup(parse(stdout), split_spec(spec)[0]) or ("", "", ""))[1]
+    return _selection(parse(stdout), split_spec(spec)[0])
 
 
 def unheld(stdout, specs):
     """The package names (no versions) whose selection is not hold."""
-    return [name for name in query_names(specs) if selection(stdout, name) != "hold"]
+    found = parse(stdout)
+    return [name for name in query_names(specs) if _selection(found, name) != "hold"]
