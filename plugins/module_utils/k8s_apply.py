@@ -25,6 +25,7 @@ import time
 from urllib.parse import quote, urlsplit
 
 from ansible_collections.homelab.platform.plugins.module_utils.k8s_client import K8sError, is_subset
+from ansible_collections.homelab.platform.plugins.module_utils.manifests import load_objects
 
 STRATEGIC = "application/strategic-merge-patch+json"
 MERGE = "application/merge-patch+json"
@@ -354,16 +355,31 @@ def ordered(objects, secrets):
     return namespaces + [secret_object(s) for s in secrets] + [o for o in objects if o not in namespaces]
 
 
+def manifest_objects(manifests):
+    """The objects of rendered manifest files (multi-document YAML texts), in order; a K8sError names a text that
+    is not valid YAML, before anything is applied."""
+    objects = []
+    for index, text in enumerate(manifests):
+        try:
+            objects.extend(load_objects(text))
+        except Exception as exc:  # yaml.YAMLError; PyYAML may be missing from this module's imports
+            raise K8sError("manifests[%d] is not valid YAML: %s" % (index, exc), {"invalid": True}) from exc
+    return objects
+
+
 def apply(api, objects, secrets=(), patches=(), check_mode=False, await_apis=(), api_timeout=120, api_delay=5,
-          wait=False, wait_timeout=300, clock=time.monotonic, sleep=time.sleep):
-    """Apply `objects` (and the Secrets `secrets` describe), then `patches`; return changed, objects, diff.
+          wait=False, wait_timeout=300, clock=time.monotonic, sleep=time.sleep, manifests=()):
+    """Apply `objects` and the objects of the YAML texts `manifests` after them (and the Secrets `secrets`
+    describe), then `patches`; return changed, objects, diff.
 
     A K8sError says what failed; what was applied before it stays applied and is listed in its details."""
     run = Applier(api, check_mode, await_apis, api_timeout, api_delay, clock, sleep)
     try:
-        for obj in ordered(list(objects), list(secrets)):
+        objects = list(objects) + manifest_objects(manifests)
+        for obj in objects:
             if not isinstance(obj, dict):
                 raise K8sError("an object to apply is not a mapping: %r" % (obj,), {"invalid": True})
+        for obj in ordered(objects, list(secrets)):
             run.apply(obj)
         for spec in patches:
             run.patch_owned(spec)

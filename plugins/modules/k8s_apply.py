@@ -10,7 +10,7 @@ DOCUMENTATION = r"""
 module: k8s_apply
 short_description: Apply a set of Kubernetes objects, a Secret and patches in one call
 description:
-  - Applies O(objects) in order (Namespaces first, then the Secrets O(secrets) describes, then the others), then
+  - Applies O(objects) and then the objects of O(manifests) in order (Namespaces first, then the Secrets O(secrets) describes, then the others), then
     merges O(patches) into objects the cluster owns. One call does what a role needs, so a re-run costs one module
     run per role.
   - For each object, reads it; creates it when missing; leaves it alone when it already holds every field the
@@ -32,6 +32,16 @@ options:
     type: list
     elements: dict
     default: []
+  manifests:
+    description:
+      - Rendered manifest files, each a YAML text of one or more documents (a document may be a list of objects),
+        as C(kubectl apply -f) reads them. Their objects are applied after O(objects), in order.
+      - The module parses them (with libyaml where PyYAML has it), so a large file costs the task no templating;
+        a text that is not valid YAML fails the task before anything is applied.
+    type: list
+    elements: str
+    default: []
+    version_added: 0.2.0
   secrets:
     description: Secrets to apply after the Namespaces, their values never logged.
     type: list
@@ -130,9 +140,10 @@ EXAMPLES = r"""
         string_data:
           DB_PASSWORD: "{{ vault_app_db_password }}"
 
-- name: The MetalLB pool once the chart has installed its CRDs
+- name: The MetalLB pool once the chart has installed its CRDs (the module parses the rendered file)
   homelab.platform.k8s_apply:
-    objects: "{{ lookup('ansible.builtin.template', 'metallb-pool.yaml.j2') | ansible.builtin.from_yaml_all | list }}"
+    manifests:
+      - "{{ lookup('ansible.builtin.template', 'metallb-pool.yaml.j2') }}"
     await_apis:
       - {api_version: metallb.io/v1beta1, kind: IPAddressPool}
     api_timeout: 300
@@ -155,6 +166,7 @@ from ansible_collections.homelab.platform.plugins.module_utils.k8s_module import
 def main():
     argument_spec = dict(
         objects=dict(type="list", elements="dict", default=[]),
+        manifests=dict(type="list", elements="str", default=[]),
         secrets=dict(type="list", elements="dict", default=[], no_log=False, options=dict(  # string_data is no_log
             name=dict(type="str", required=True),
             namespace=dict(type="str", required=True),
@@ -184,7 +196,7 @@ def main():
     try:
         result = core.apply(api, p["objects"], p["secrets"], p["patches"], check_mode=module.check_mode,
                             await_apis=p["await_apis"], api_timeout=p["api_timeout"], api_delay=p["api_delay"],
-                            wait=p["wait"], wait_timeout=p["wait_timeout"])
+                            wait=p["wait"], wait_timeout=p["wait_timeout"], manifests=p["manifests"])
     except K8sError as exc:
         module.fail_from(exc)
     module.exit_with(result)

@@ -80,6 +80,7 @@ DEPLOY = {"apiVersion": "apps/v1", "kind": "Deployment", "metadata": {"name": "a
           "spec": {"replicas": 1, "template": {"spec": {"containers": [{"name": "app", "image": "app:1"}]}}}}
 CHART = {"apiVersion": "helm.cattle.io/v1", "kind": "HelmChart", "metadata": {"name": "c", "namespace": "kube-system"},
          "spec": {"chart": "c", "version": "1.0"}}
+OTHER_CM = {"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "other", "namespace": "apps"}, "data": {"b": "2"}}
 SECRET = {"name": "app-secrets", "namespace": "apps", "labels": {"app": "app"}, "string_data": {"PASSWORD": "hunter2-xyz"}}
 
 
@@ -268,6 +269,25 @@ def test_bad_objects_get_a_clear_error():
         core.apply(FakeApi(), [{"kind": "ConfigMap", "metadata": {"name": "x"}}])
     with pytest.raises(K8sError, match="ConfigMap x is namespaced: give metadata.namespace"):
         core.apply(FakeApi(), [{"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "x"}}])
+
+
+def test_manifests_are_parsed_and_applied_after_the_objects_in_order():
+    api = FakeApi()
+    texts = ["# a header\n" + json.dumps(CM) + "\n---\n" + json.dumps([DEPLOY]) + "\n---\n", json.dumps(OTHER_CM)]
+    result = core.apply(api, [NS], [SECRET], manifests=texts)
+    assert [(r["kind"], r["name"]) for r in result["objects"]] == [
+        ("Namespace", "apps"), ("Secret", "app-secrets"), ("ConfigMap", "app"), ("Deployment", "app"), ("ConfigMap", "other")]
+    again = core.apply(api, [NS], [SECRET], manifests=texts)
+    assert not again["changed"] and api.objects["/api/v1/namespaces/apps/configmaps/other"]["data"] == {"b": "2"}
+
+
+def test_a_manifest_that_is_not_yaml_fails_before_anything_is_applied():
+    api = FakeApi()
+    with pytest.raises(K8sError, match=r"manifests\[1\] is not valid YAML") as info:
+        core.apply(api, [NS], manifests=[json.dumps(CM), "kind: [ConfigMap"])
+    assert api.writes() == [] and info.value.details["objects"] == [] and not info.value.details["changed"]
+    with pytest.raises(K8sError, match="an object to apply is not a mapping: 'just text'"):
+        core.apply(api, [], manifests=["just text"])
 
 
 def test_wait_returns_once_the_rollout_is_ready_and_names_what_is_not():
