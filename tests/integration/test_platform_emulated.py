@@ -195,3 +195,32 @@ def test_k3s_local_path_stays_but_is_no_longer_the_default_class(cluster):
         assert stats_of(apply(cluster, "epic02_storage.yml"))["changed"] == 0
     finally:
         storage.delete_storage_class("local-path")
+
+
+def test_loki_stack_from_an_earlier_release_is_replaced_by_the_loki_chart(cluster):
+    """A cluster converged before 0.2.0 has the HelmChart loki on the loki-stack chart; helm cannot upgrade that
+    release to the Loki chart (an immutable StatefulSet selector), so epic 4 deletes it before applying its successor
+    and a second run changes nothing."""
+    custom = kubernetes.client.CustomObjectsApi(cluster.api_client())
+    old = {"apiVersion": "helm.cattle.io/v1", "kind": "HelmChart", "metadata": {"name": "loki", "namespace": "monitoring"},
+           "spec": {"repo": "https://grafana.github.io/helm-charts", "chart": "loki-stack", "version": "2.10.2",
+                    "targetNamespace": "monitoring"}}
+    try:
+        custom.delete_namespaced_custom_object("helm.cattle.io", "v1", "monitoring", "helmcharts", "loki")
+    except kubernetes.client.ApiException:
+        pass
+    custom.create_namespaced_custom_object("helm.cattle.io", "v1", "monitoring", "helmcharts", old)
+
+    def deletes_of_loki(since):
+        return [r for r in list(cluster.emulator)[since:] if str(r.method).upper().endswith("DELETE")
+                and r.url.path.endswith("/namespaces/monitoring/helmcharts/loki")]
+
+    seen = len(list(cluster.emulator))
+    stats_of(apply(cluster, "epic04_observability.yml"))
+    assert len(deletes_of_loki(seen)) == 1  # deleted, not patched into the other chart
+    loki = custom.get_namespaced_custom_object("helm.cattle.io", "v1", "monitoring", "helmcharts", "loki")
+    assert (loki["spec"]["chart"], loki["spec"]["version"]) == ("loki", "18.11.0")
+    assert custom.get_namespaced_custom_object("helm.cattle.io", "v1", "monitoring", "helmcharts", "alloy")
+    seen = len(list(cluster.emulator))
+    assert stats_of(apply(cluster, "epic04_observability.yml"))["changed"] == 0
+    assert deletes_of_loki(seen) == []

@@ -1,7 +1,12 @@
 """Every manifest of every role, rendered by playbooks/render.yml with the example
 inventory, held to seed 002 (the same checker the roles run before applying) and
 validated: core kinds with kubernetes-validate for the pinned K3s minor, our custom
-resources with the schemas in tests/integration/schemas."""
+resources with the schemas in tests/integration/schemas.
+
+Then every HelmChart among them is rendered by the real helm from the pinned chart archive (HOMELAB_HELM,
+HOMELAB_CHARTS_DIR: the Makefile sets both), and the whole set of objects a K3s cluster then holds is held to what a
+working home-lab needs: one default StorageClass, one default Grafana data source, no alert on a job nothing
+scrapes, no Service with nothing behind it, no values key a chart does not know."""
 
 import glob
 import json
@@ -15,12 +20,15 @@ import yaml
 
 from ansible_collections.homelab.platform.plugins.module_utils import manifests as m
 from conftest import ROOT, run_playbook
+from support import charts
 
 INVENTORY = os.path.join(ROOT, "inventories", "homelab")
 SECRETS = os.path.join(ROOT, "tests", "integration", "vars", "platform-secrets.yml")
 SCHEMAS = os.path.join(ROOT, "tests", "integration", "schemas")
-K3S_MINOR = ".".join(yaml.safe_load(open(os.path.join(INVENTORY, "group_vars", "all", "k3s.yml")))
-                     ["k3s_version"].lstrip("v").split(".")[:2])
+K3S_VERSION = yaml.safe_load(open(os.path.join(INVENTORY, "group_vars", "all", "k3s.yml")))["k3s_version"]
+K3S_MINOR = ".".join(K3S_VERSION.lstrip("v").split(".")[:2])
+HELM = os.environ.get("HOMELAB_HELM", "")
+CHARTS_DIR = os.environ.get("HOMELAB_CHARTS_DIR", "")
 ROLE_TEMPLATES = sorted(
     path for path in glob.glob(os.path.join(ROOT, "roles", "*", "templates", "*.yaml.j2"))
     if not os.path.basename(path).startswith("values-"))
@@ -32,12 +40,17 @@ def render(tmp, *extra):
 
 
 @pytest.fixture(scope="module")
-def rendered(tmp_path_factory):
+def render_dir(tmp_path_factory):
     out = tmp_path_factory.mktemp("manifests")
     proc = render(out)
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-2000:]
-    return {os.path.relpath(path, out): open(path).read()
-            for path in sorted(glob.glob(os.path.join(str(out), "*", "*.yaml")))}
+    return str(out)
+
+
+@pytest.fixture(scope="module")
+def rendered(render_dir):
+    return {os.path.relpath(path, render_dir): open(path).read()
+            for path in sorted(glob.glob(os.path.join(render_dir, "*", "*.yaml")))}
 
 
 def crd_schema(obj):
@@ -119,9 +132,14 @@ def test_expected_values_reach_the_manifests(rendered):
     ollama = objects[("Deployment", "ollama-server")]["spec"]["template"]["spec"]
     assert ollama["nodeSelector"] == {"kubernetes.io/hostname": "k3s-worker-02"}
     env = {e["name"]: e.get("value") for e in objects[("Deployment", "paperless-ai-server")]["spec"]["template"]["spec"]["containers"][0]["env"]}
-    assert env["CUSTOM_BASE_URL"] == "http://litellm.ml.svc.cluster.local:4000/v1" and env["LLM_MODEL"] == "vllm-qwen"
+    # the names Paperless-AI 3.0.7 reads (docs/app-settings.md): CUSTOM_MODEL, not LLM_MODEL; its port pinned
+    assert env["CUSTOM_BASE_URL"] == "http://litellm.ml.svc.cluster.local:4000/v1" and env["CUSTOM_MODEL"] == "vllm-qwen"
+    assert "LLM_MODEL" not in env and env["PAPERLESS_USERNAME"] == "admin" and env["PAPERLESS_AI_PORT"] == "3000"
     dind = objects[("Deployment", "dev-containers-tom")]["spec"]["template"]["spec"]
     assert dind["dnsPolicy"] == "None" and not any("jetzinger" in s for s in dind["dnsConfig"]["searches"])
+    # dockerd's own arguments (the image's entrypoint adds tcp://0.0.0.0:2375 to any args that start with a flag)
+    daemon = next(c for c in dind["containers"] if c["name"] == "dind")
+    assert daemon["args"][0] == "dockerd" and "--host=tcp://127.0.0.1:2375" in daemon["args"]
     dashboards = objects[("ConfigMap", "grafana-dashboard-vllm-gpu")]
     assert dashboards["metadata"]["labels"]["grafana_dashboard"] == "1"
     assert "vllm:num_requests_waiting" in dashboards["data"]["vllm-gpu.json"]
@@ -261,9 +279,9 @@ def test_the_inventorys_namespaces_are_followed_with_the_checks_on(tmp_path):
     values = yaml.safe_load(objects[("HelmChart", "kube-prometheus-stack")]["spec"]["valuesContent"])
     targets = {job["job_name"]: job["static_configs"][0]["targets"]
                for job in values["prometheus"]["prometheusSpec"]["additionalScrapeConfigs"]}
-    assert targets == {"cert-manager": ["cert-manager.edge.svc.cluster.local:9402"],
-                       "dcgm-exporter": ["dcgm-exporter.gpu-system.svc.cluster.local:9400"],
-                       "vllm": ["vllm-api.gpu.svc.cluster.local:8000"]}
+    assert targets == {"cert-manager": ["cert-manager.edge.svc.cluster.local:9402"]}
+    monitors = {mon["name"]: mon["namespaceSelector"]["matchNames"] for mon in values["prometheus"]["additionalServiceMonitors"]}
+    assert monitors == {"dcgm-exporter": ["gpu-system"], "vllm": ["gpu"]}
 
 
 # The other home-lab-wide values (homelab.platform.homelab), each changed in the inventory.
@@ -307,7 +325,9 @@ def test_every_home_lab_wide_value_reaches_its_owner_and_its_consumers_with_the_
         "OLLAMA_HOST"] == "http://ollama-api.ml.svc.cluster.local:11500"
     assert env_of(objects[("Deployment", "n8n-server")])["DB_POSTGRESDB_HOST"] == "postgres-db.data.svc.cluster.local"
     assert env_of(objects[("Deployment", "paperless-server")])["PAPERLESS_DBHOST"] == "postgres-db.data.svc.cluster.local"
-    assert "vllm-openai.ml.svc.cluster.local:8800" in texts["monitoring/kube-prometheus-stack.yaml"]
+    values = yaml.safe_load(objects[("HelmChart", "kube-prometheus-stack")]["spec"]["valuesContent"])
+    vllm_monitor = next(mon for mon in values["prometheus"]["additionalServiceMonitors"] if mon["name"] == "vllm")
+    assert vllm_monitor["selector"]["matchLabels"].items() <= objects[("Service", "vllm-openai")]["metadata"]["labels"].items()
 
 
 def test_gpu_modes_token_reads_only_litellms_configmap(rendered):
@@ -352,3 +372,133 @@ def test_a_new_add_on_role_is_rendered_without_being_listed(tmp_path):
     deployment = next(o for o in m.load_objects((out / "stirling_pdf" / "stirling-pdf.yaml").read_text())
                       if o["kind"] == "Deployment")
     assert deployment["metadata"]["namespace"] == "docs"
+
+
+# ---------------------------------------------------------------- the real charts, and the cluster they make
+
+@pytest.fixture(scope="module")
+def helm_charts(rendered):
+    return [obj for text in rendered.values() for obj in m.load_objects(text) if obj["kind"] == "HelmChart"]
+
+
+@pytest.fixture(scope="module")
+def chart_objects(helm_charts):
+    """HelmChart name -> the objects the real helm renders from its pinned archive with its valuesContent, in the
+    steady state of the cluster: the API versions of every chart's CRDs are served (a chart that checks
+    .Capabilities renders then what it renders on the second install of the set)."""
+    assert HELM and os.access(HELM, os.X_OK), \
+        "HOMELAB_HELM must name the real helm binary: run through make (make tools installs it)"
+    assert CHARTS_DIR and os.path.isdir(CHARTS_DIR), \
+        "HOMELAB_CHARTS_DIR must name the directory of packaged charts (make sets it; CHARTS_DIR=... overrides)"
+    archives, missing = {}, []
+    for chart in helm_charts:
+        try:
+            archives[chart["metadata"]["name"]] = charts.archive(CHARTS_DIR, chart["spec"]["chart"],
+                                                                 chart["spec"]["version"])
+        except charts.ChartError as exc:
+            missing.append(str(exc))
+    assert missing == [], "charts the roles pin are missing:\n" + "\n".join(missing)
+
+    def render_all(api_versions):
+        return {chart["metadata"]["name"]: charts.template(
+            HELM, archives[chart["metadata"]["name"]], chart["metadata"]["name"], chart["spec"]["targetNamespace"],
+            chart["spec"]["valuesContent"], K3S_VERSION.split("+")[0], api_versions) for chart in helm_charts}
+
+    first = render_all(())
+    return render_all(charts.crd_api_versions(o for objs in first.values() for o in objs))
+
+
+@pytest.fixture(scope="module")
+def cluster_objects(render_dir, rendered, chart_objects):
+    """Everything a K3s cluster holds once the add-ons are in, in the order it is applied: K3s's own, the charts,
+    our manifests, the patches the roles apply to what K3s owns; then what the Prometheus operator makes of it."""
+    objects = list(charts.K3S_PACKAGED)
+    objects += [obj for objs in chart_objects.values() for obj in objs]
+    objects += [obj for text in rendered.values() for obj in m.load_objects(text) if obj["kind"] != "HelmChart"]
+    for path in sorted(glob.glob(os.path.join(render_dir, "*", "patch-*.yml"))):
+        objects += m.load_objects(open(path).read())
+    return objects + charts.operator_made(objects)
+
+
+def test_every_chart_renders_with_the_real_helm_and_passes_its_schema(helm_charts, chart_objects):
+    # helm template validates the values against the chart's values.schema.json; a refusal fails the fixture
+    assert {chart["metadata"]["name"] for chart in helm_charts} == set(chart_objects)
+    assert all(len(objects) > 0 for objects in chart_objects.values()), \
+        {name: len(objects) for name, objects in chart_objects.items()}
+
+
+def test_no_values_key_is_unknown_to_its_chart(helm_charts):
+    unknown = {}
+    for chart in helm_charts:
+        defaults, templates = charts.chart_values(charts.archive(CHARTS_DIR, chart["spec"]["chart"],
+                                                                 chart["spec"]["version"]))
+        found = charts.unknown_values(yaml.safe_load(chart["spec"]["valuesContent"]) or {}, defaults, templates)
+        if found:
+            unknown[chart["metadata"]["name"]] = found
+    assert unknown == {}, "values keys the chart neither lists nor reads (silently ignored)"
+    # and a misspelt key in a real chart is found
+    stack = next(c for c in helm_charts if c["spec"]["chart"] == "kube-prometheus-stack")
+    defaults, templates = charts.chart_values(charts.archive(CHARTS_DIR, "kube-prometheus-stack", stack["spec"]["version"]))
+    assert charts.unknown_values({"grafana": {"sidecar": {"datasourcez": {}}}, "kubeSchedulerr": {}}, defaults,
+                                 templates) == ["grafana.sidecar.datasourcez", "kubeSchedulerr"]
+
+
+def test_exactly_one_default_storage_class(cluster_objects):
+    assert charts.default_storage_classes(cluster_objects) == ["nfs-client"]
+
+
+def test_exactly_one_default_grafana_data_source_and_one_per_name(cluster_objects):
+    sources = charts.grafana_datasources(cluster_objects)
+    assert [name for name, default in sources if default] == ["Prometheus"], sources
+    names = [name for name, _default in sources]
+    assert sorted(set(names)) == sorted(names), "a data source provisioned twice: %s" % names
+    assert "Loki" in names
+
+
+def test_every_alert_names_a_job_that_is_scraped_on_k3s(cluster_objects):
+    jobs = charts.scraped_jobs(cluster_objects)
+    assert {"apiserver", "kubelet", "coredns", "node-exporter", "kube-state-metrics"} <= jobs
+    assert charts.alerts_on_unscraped_jobs(cluster_objects, jobs) == []
+
+
+def test_every_service_has_pods_behind_it(cluster_objects):
+    assert charts.services_without_pods(cluster_objects) == []
+
+
+def test_the_cluster_checks_find_what_they_look_for(cluster_objects):
+    """The checks above fail on the defects they exist for (so a pass means something)."""
+    unpatched = [o for o in cluster_objects if not (o["kind"] == "StorageClass" and o["metadata"]["name"] == "local-path"
+                                                    and "provisioner" not in o)]
+    assert charts.default_storage_classes(charts.K3S_PACKAGED + unpatched) == ["local-path", "nfs-client"]
+    second = {"apiVersion": "v1", "kind": "ConfigMap",
+              "metadata": {"name": "x", "namespace": "monitoring", "labels": {"grafana_datasource": "1"}},
+              "data": {"x.yaml": "datasources: [{name: Loki, type: loki, isDefault: true}]"}}
+    assert ("Loki", True) in charts.grafana_datasources(cluster_objects + [second])
+    scheduler = {"kind": "PrometheusRule", "metadata": {"name": "r", "namespace": "monitoring"},
+                 "spec": {"groups": [{"name": "g", "rules": [{"alert": "KubeSchedulerDown",
+                                                              "expr": 'absent(up{job="kube-scheduler"} == 1)'}]}]}}
+    assert charts.alerts_on_unscraped_jobs([scheduler], charts.scraped_jobs(cluster_objects)) == \
+        ["g/KubeSchedulerDown: job='kube-scheduler' is not scraped"]
+    orphan = {"apiVersion": "v1", "kind": "Service", "metadata": {"name": "o", "namespace": "ml"},
+              "spec": {"selector": {"app": "nothing"}}}
+    assert charts.services_without_pods(cluster_objects + [orphan]) == ["ml/o: selector {'app': 'nothing'} matches no pod"]
+    defaults, templates = {"grafana": {"sidecar": {"enabled": True}, "config": {}}}, "{{ .Values.grafana.sidecar }}"
+    assert charts.unknown_values({"grafana": {"sidecarr": {}, "config": {"free": 1}}}, defaults, templates) == \
+        ["grafana.sidecarr"]
+
+
+def test_every_app_setting_we_pass_is_cited_in_docs_app_settings(rendered):
+    """docs/app-settings.md names, per app, the upstream file that reads each setting we pass: every environment
+    variable and every flag of our own workloads is listed there, so a new one comes with its citation."""
+    doc = open(os.path.join(ROOT, "docs", "app-settings.md"), encoding="utf-8").read()
+    missing = set()
+    for text in rendered.values():
+        for obj in m.load_objects(text):
+            spec = obj.get("spec") or {}
+            pod = (spec.get("jobTemplate", {}).get("spec", spec).get("template") or {}).get("spec") or {}
+            for container in pod.get("containers", []) + pod.get("initContainers", []):
+                names = [env["name"] for env in container.get("env") or []]
+                flags = [arg.split("=", 1)[0] for arg in container.get("args") or [] if arg.startswith("--")]
+                missing |= {"%s %s" % (obj["metadata"]["name"], name) for name in names + flags
+                            if "`%s" % name not in doc}
+    assert sorted(missing) == []

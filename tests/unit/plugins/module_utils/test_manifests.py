@@ -426,6 +426,24 @@ def test_workload_validates_and_wires_secrets():
     assert service["metadata"]["name"] == "n8n" and service["spec"]["selector"] == deployment["spec"]["selector"]["matchLabels"]
 
 
+def test_workload_pods_get_no_service_links_a_startup_budget_and_an_init_command():
+    """Kubernetes's service links would put PAPERLESS_AI_PORT=tcp://IP:3000 into a pod beside the Service
+    paperless-ai, and Paperless-AI takes that as its port; probes give a first start ten minutes."""
+    deployment, _service = m.workload(
+        "paperless-ai", "server", "docs", "paperless-ai:3", port=3000, probe_path="/health",
+        env={"A": "1", "KEY": {"secret": "k"}}, volumes={"/app/data": {"emptyDir": {}}}, init_command=["sh", "-c", "true"])
+    pod = deployment["spec"]["template"]["spec"]
+    assert pod["enableServiceLinks"] is False
+    app, = pod["containers"]
+    assert app["startupProbe"]["failureThreshold"] * app["startupProbe"]["periodSeconds"] == 600
+    assert "initialDelaySeconds" not in app["livenessProbe"] and app["livenessProbe"]["timeoutSeconds"] == 5
+    init, = pod["initContainers"]
+    assert init == {"name": "init-server", "image": "paperless-ai:3", "env": app["env"],
+                    "volumeMounts": app["volumeMounts"], "command": ["sh", "-c", "true"]}
+    plain, = m.workload("tika", "server", "docs", "tika:3")
+    assert "initContainers" not in plain["spec"]["template"]["spec"]
+
+
 def test_every_rule_has_a_violating_test():
     import inspect
     import sys
