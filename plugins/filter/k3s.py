@@ -27,4 +27,5 @@ class FilterModule:
             "k3s_snapshots_expired": _wrap(core.snapshots_expired),
             "k3s_upgrade_plan": _wrap(core.upgrade_plan),
             "k3s_node_metadata_patch": _wrap(core.node_metadata_patch),
+            "k3s_critical_changes": _wrap(core.critical_changes),
         }

@@ -78,6 +78,28 @@ def check_default_storage_class(classes, expected):
     return _line("storageclass", FAIL, "default StorageClass: %s (expected only %s)" % (", ".join(defaults), expected))
 
 
+def check_datasources(documents):
+    """documents: the provisioning files Grafana's sidecar loads (ConfigMaps and Secrets labelled
+    grafana_datasource, their values as text). Exactly one data source is the default and no name is provisioned
+    twice: Grafana refuses to start otherwise ("Only one datasource per organization can be marked as default")."""
+    import yaml  # a dependency of ansible-core itself
+
+    sources = []
+    for text in documents:
+        for doc in yaml.safe_load_all(text):
+            sources += [s for s in (doc or {}).get("datasources") or [] if isinstance(s, dict)] if isinstance(doc, dict) else []
+    if not sources:
+        return _line("datasources", FAIL, "Grafana gets no data source (is epic 4 applied?)")
+    defaults = sorted(str(s.get("name")) for s in sources if s.get("isDefault") is True)
+    names = [str(s.get("name")) for s in sources]
+    twice = sorted({name for name in names if names.count(name) > 1})
+    if len(defaults) != 1 or twice:
+        problems = (["%d defaults (%s)" % (len(defaults), ", ".join(defaults) or "none")] if len(defaults) != 1 else [])
+        problems += ["provisioned twice: %s" % ", ".join(twice)] if twice else []
+        return _line("datasources", FAIL, "Grafana refuses its data sources: %s" % "; ".join(problems))
+    return _line("datasources", PASS, "%d Grafana data sources, %s the default" % (len(sources), defaults[0]))
+
+
 def check_certificates(certificates):
     """cert-manager Certificates: each Ready."""
     if not certificates:
@@ -145,6 +167,19 @@ class ClusterReader:
     def storage_classes(self):
         return self._plain(call("list the StorageClasses", self._storage.list_storage_class).items)
 
+    def datasource_documents(self, namespace, label="grafana_datasource"):
+        """The files of the ConfigMaps and Secrets Grafana's data source sidecar loads from the namespace."""
+        import base64
+
+        documents = []
+        for item in call("list the ConfigMaps in %s" % namespace, self._core.list_namespaced_config_map, namespace,
+                         label_selector=label).items:
+            documents += list((item.data or {}).values())
+        for item in call("list the Secrets in %s" % namespace, self._core.list_namespaced_secret, namespace,
+                         label_selector=label).items:
+            documents += [base64.b64decode(value).decode("utf-8") for value in (item.data or {}).values()]
+        return documents
+
     def certificates(self):
         found = call("list the Certificates", self._custom.list_cluster_custom_object, "cert-manager.io", "v1",
                      "certificates", missing=True)  # None: cert-manager's CRDs are not installed
@@ -158,7 +193,7 @@ def skipped(check, skip):
 
 
 def verify(reader, namespaces, expected_nodes=None, default_storage_class="nfs-client",
-           certificates=True, https_urls=(), fetch=None, skip=None):
+           certificates=True, https_urls=(), fetch=None, skip=None, datasource_namespace=None):
     """All checks, in seed 001's order. Returns the list of check results.
 
     skip: {check or kind of check: reason}; such a check is not run and reports SKIP with the reason."""
@@ -168,6 +203,8 @@ def verify(reader, namespaces, expected_nodes=None, default_storage_class="nfs-c
     if default_storage_class:
         checks.append(("storageclass", lambda: check_default_storage_class(reader.storage_classes(),
                                                                            default_storage_class)))
+    if datasource_namespace:
+        checks.append(("datasources", lambda: check_datasources(reader.datasource_documents(datasource_namespace))))
     if certificates:
         checks.append(("certificates", lambda: check_certificates(reader.certificates())))
     checks += [("https %s" % url, lambda url=url: check_https(url, fetch)) for url in https_urls]

@@ -318,6 +318,54 @@ def reconcile_node(api, name, labels, taints, check_mode=False, timeout=0, delay
             "diff": {"before": _metadata_view(node), "after": _metadata_view(after)}}
 
 
+# What K3s fixes when the cluster is created (k3s-io/k3s pkg/daemons/config/types.go CriticalControlArgs: servers
+# refuse to join with a "critical configuration" mismatch), with K3s's defaults (pkg/cli/cmds/server.go; cluster-dns
+# is the service range's 10th address when unset, pkg/cli/server/server.go). These four are data in the cluster
+# itself (Nodes' podCIDR, every Service's clusterIP, CoreDNS's address in every kubelet and pod): changing them on a
+# running cluster needs a new cluster and a restore.
+IMMUTABLE_KEYS = ("cluster-cidr", "service-cidr", "cluster-dns", "cluster-domain")
+IMMUTABLE_DEFAULTS = {"cluster-cidr": "10.42.0.0/16", "service-cidr": "10.43.0.0/16", "cluster-domain": "cluster.local"}
+
+
+def _effective(config):
+    """The immutable settings a config.yaml dict gives K3s, normalised (CIDRs and addresses as ipaddress writes
+    them, dual-stack lists in order)."""
+    import ipaddress
+
+    def items(key):
+        value = config.get(key)
+        if value in (None, "", []):
+            value = IMMUTABLE_DEFAULTS.get(key)
+        if value is None:
+            return None
+        return [part.strip() for item in _as_list(value) for part in str(item).split(",") if part.strip()]
+
+    found = {}
+    for key in ("cluster-cidr", "service-cidr"):
+        try:
+            found[key] = [str(ipaddress.ip_network(cidr, strict=False)) for cidr in items(key)]
+        except ValueError as exc:
+            raise K3sConfigError("%s: %s" % (key, exc)) from exc
+    dns = items("cluster-dns")
+    try:
+        found["cluster-dns"] = [str(ipaddress.ip_address(ip)) for ip in dns] if dns else [
+            str(ipaddress.ip_network(cidr)[10]) for cidr in found["service-cidr"]]
+    except (ValueError, IndexError) as exc:
+        raise K3sConfigError("cluster-dns: %s" % exc) from exc
+    found["cluster-domain"] = items("cluster-domain")
+    return found
+
+
+def critical_changes(current, wanted):
+    """The settings K3s fixes at cluster creation that `wanted` (the config.yaml about to be written) changes from
+    `current` (the one the running server has), as "key: old -> new" lines; empty when none changes."""
+    if not isinstance(current, dict) or not isinstance(wanted, dict):
+        raise K3sConfigError("critical_changes compares two config.yaml dicts")
+    before, after = _effective(current), _effective(wanted)
+    return ["%s: %s -> %s" % (key, ",".join(before[key]), ",".join(after[key]))
+            for key in IMMUTABLE_KEYS if before[key] != after[key]]
+
+
 def build_config(managed, user=None, extra_lists=None):
     """Merge the roles' managed settings with a user's config dict.
 

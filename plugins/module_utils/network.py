@@ -88,8 +88,25 @@ def tailscale_ip(addresses, version=4):
     return None
 
 
+def _cluster_dns_problems(cluster_dns, service_cidr):
+    try:
+        address = netaddr.IPAddress(str(cluster_dns))
+    except (netaddr.AddrFormatError, ValueError, TypeError):
+        return ["K3s cluster-dns %r is not an IP address" % (cluster_dns,)]
+    if not service_cidr:
+        return []
+    services = netaddr.IPNetwork(str(service_cidr))
+    if address not in services:
+        return ["K3s cluster-dns %s is outside K3s service-cidr %s: it must be an address of the service range"
+                % (address, services.cidr)]
+    if address in (services.network, services.network + 1):
+        return ["K3s cluster-dns %s is reserved in K3s service-cidr %s (the network address and the first address, "
+                "the Service kubernetes): use another, e.g. %s" % (address, services.cidr, services.network + 10)]
+    return []
+
+
 def preflight(lans=None, routes=None, cluster_cidr=None, service_cidr=None, metallb_pools=None,
-              tailnet=TAILNET_V4, extra=None):
+              tailnet=TAILNET_V4, extra=None, cluster_dns=None):
     """Problems with a home-lab's address plan; an empty list means it is sound.
 
     lans: host -> its LAN CIDR. Hosts sharing a LAN are one network.
@@ -97,9 +114,13 @@ def preflight(lans=None, routes=None, cluster_cidr=None, service_cidr=None, meta
         route equal to (or inside) the advertiser's own LAN is that LAN.
     metallb_pools: pool name -> {'addresses': CIDR or range, 'lan': CIDR}.
     extra: name -> CIDR of other networks that must not overlap anything.
+    cluster_dns: K3s's cluster-dns, an address of service_cidr that Kubernetes has not reserved (its first
+        address is the Service `kubernetes`).
+    Hosts may share a LAN; the pod range, the service range, the tailnet and `extra` share their range with nothing.
     """
     problems = []
     networks = {}  # CIDR text -> list of descriptions, so one network is listed once
+    exclusive = set()  # descriptions of ranges that share their range with nothing
 
     def add(cidr, description):
         try:
@@ -119,18 +140,23 @@ def preflight(lans=None, routes=None, cluster_cidr=None, service_cidr=None, meta
             if own and route.issubset(to_set(own)):
                 continue  # a subnet router advertising (part of) its own LAN
             add(cidr, "route advertised by %s" % host)
-    if cluster_cidr:
-        add(cluster_cidr, "K3s cluster-cidr")
-    if service_cidr:
-        add(service_cidr, "K3s service-cidr")
-    if tailnet:
-        add(tailnet, "Tailscale addresses")
-    for name, cidr in sorted((extra or {}).items()):
-        add(cidr, name)
+    ranges = [("K3s cluster-cidr", cluster_cidr), ("K3s service-cidr", service_cidr), ("Tailscale addresses", tailnet)]
+    for description, cidr in ranges + sorted((extra or {}).items()):
+        if cidr:
+            to_set(cidr, description)
+            add(cidr, description)
+            exclusive.add(description)
 
+    for cidr, desc in sorted(networks.items()):
+        if len(desc) > 1 and exclusive & set(desc):
+            problems.append("%s are the same range (%s): the pod range, the service range and the tailnet each need "
+                            "a range no other network uses" % (" and ".join(desc), cidr))
     labelled = {" / ".join(desc): cidr for cidr, desc in networks.items()}
     for a, b in cidr_conflicts(labelled):
         problems.append("%s (%s) overlaps %s (%s)" % (a, labelled[a], b, labelled[b]))
+
+    if cluster_dns:
+        problems += _cluster_dns_problems(cluster_dns, service_cidr)
 
     for pool, spec in sorted((metallb_pools or {}).items()):
         if not isinstance(spec, dict) or "addresses" not in spec:

@@ -11,7 +11,8 @@ module: cluster_verify
 short_description: Check a running home-lab cluster the way seed 001's Verification does
 description:
   - Nodes Ready (and as many as the inventory has), every pod of the given namespaces running or completed,
-    the expected default StorageClass (and only it), every cert-manager Certificate Ready,
+    the expected default StorageClass (and only it), Grafana's provisioned data sources (exactly one default and no
+    name twice, or Grafana refuses to start), every cert-manager Certificate Ready,
     and each given URL answering over HTTPS with a verified certificate.
   - Only reads. Returns one result per check and the PASS/FAIL lines; the module itself fails only when the
     API cannot be read, so a playbook can print the whole report before it fails on the FAIL lines.
@@ -31,6 +32,12 @@ options:
     description: The StorageClass that must be the only default; empty skips the check.
     type: str
     default: nfs-client
+  datasource_namespace:
+    description:
+      - Grafana's namespace, whose ConfigMaps and Secrets labelled C(grafana_datasource) its sidecar provisions as data
+        sources; exactly one of them must be the default and no name may appear twice. Not checked when omitted.
+    type: str
+    version_added: 0.2.0
   certificates:
     description: Check that every cert-manager Certificate is Ready.
     type: bool
@@ -51,7 +58,7 @@ options:
     description:
       - "Checks this cluster cannot pass, each with the reason, reported as C(SKIP <check>: <reason>) and not run."
       - A key names one check (C(pods monitoring), C(https https://grafana.example.org)) or a kind of check
-        (C(nodes), C(pods), C(storageclass), C(certificates), C(https)).
+        (C(nodes), C(pods), C(storageclass), C(datasources), C(certificates), C(https)).
       - The container lab uses it for what needs a real cluster (charts installed, an ingress answering).
     type: dict
     default: {}
@@ -105,6 +112,7 @@ def main():
         namespaces=dict(type="list", elements="str", default=["kube-system", "infra", "monitoring"]),
         expected_nodes=dict(type="int"),
         default_storage_class=dict(type="str", default="nfs-client"),
+        datasource_namespace=dict(type="str"),
         certificates=dict(type="bool", default=True),
         https_urls=dict(type="list", elements="str", default=[]),
         https_ca_cert=dict(type="path"),
@@ -121,7 +129,8 @@ def main():
     try:
         results = core.verify(reader, p["namespaces"], expected_nodes=p["expected_nodes"],
                               default_storage_class=p["default_storage_class"], certificates=p["certificates"],
-                              https_urls=p["https_urls"], fetch=fetch, skip=p["skip"])
+                              https_urls=p["https_urls"], fetch=fetch, skip=p["skip"],
+                              datasource_namespace=p["datasource_namespace"])
     except K8sError as exc:
         module.fail_from(exc)
     module.exit_json(changed=False, checks=results, lines=core.report(results),

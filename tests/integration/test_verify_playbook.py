@@ -82,6 +82,11 @@ def healthy(cluster):
             core.create_namespaced_pod(namespace, {
                 "metadata": {"name": name}, "spec": {"containers": [{"name": "c", "image": "x"}]},
                 "status": {"phase": "Running", "conditions": [{"type": "Ready", "status": "True"}]}})
+    # kube-prometheus-stack's data source file, as its chart renders it (templates/grafana/configmaps-datasources.yaml)
+    core.create_namespaced_config_map("monitoring", {
+        "metadata": {"name": "kube-prometheus-stack-grafana-datasource", "labels": {"grafana_datasource": "1"}},
+        "data": {"datasource.yaml": "apiVersion: 1\ndatasources:\n- {name: Prometheus, type: prometheus, isDefault: true}\n"
+                                    "- {name: Loki, type: loki, isDefault: false}\n"}})
     for name, default in (("nfs-client", "true"), ("local-path", "false")):
         storage.create_storage_class({"metadata": {"name": name, "annotations": {
             "storageclass.kubernetes.io/is-default-class": default}}, "provisioner": "x"})
@@ -120,6 +125,7 @@ def test_a_healthy_cluster_passes_every_check(cluster, healthy, https_server):
         "PASS pods infra: infra: 2 pods running or completed",
         "PASS pods monitoring: monitoring: 2 pods running or completed",
         "PASS storageclass: nfs-client is the default StorageClass",
+        "PASS datasources: 2 Grafana data sources, Prometheus the default",
         "PASS certificates: 1 certificates Ready",
         "PASS https %s: %s answered 200 over verified TLS" % (https_server[0], https_server[0]),
     ]
@@ -145,6 +151,10 @@ def test_broken_pieces_are_named(cluster, healthy, https_server):
     custom.patch_namespaced_custom_object("cert-manager.io", "v1", "monitoring", "certificates", "grafana-certificate", {
         "status": {"conditions": [{"type": "Ready", "status": "False", "message": "Issuing certificate as Secret does not exist"}]}})
     core.delete_node("k3s-nas-worker")
+    # loki-stack's own data source file beside kube-prometheus-stack's (the defect of issue 35)
+    core.create_namespaced_config_map("monitoring", {
+        "metadata": {"name": "loki-loki-stack", "labels": {"grafana_datasource": "1"}},
+        "data": {"loki-stack-datasource.yaml": "apiVersion: 1\ndatasources:\n- {name: Loki, type: loki, isDefault: true}\n"}})
     code, lines = verify(cluster, "https://localhost:1/", https_server[1])
     assert code != 0
     assert "FAIL nodes: 4 registered of 5" in lines
@@ -153,6 +163,8 @@ def test_broken_pieces_are_named(cluster, healthy, https_server):
             "(Issuing certificate as Secret does not exist)") in lines
     assert lines[-1].startswith("FAIL https https://localhost:1/: https://localhost:1/: ")
     assert "PASS storageclass: nfs-client is the default StorageClass" in lines
+    assert ("FAIL datasources: Grafana refuses its data sources: 2 defaults (Loki, Prometheus); "
+            "provisioned twice: Loki") in lines
 
 
 def test_the_checks_follow_the_inventorys_storage_class_and_namespaces(cluster, healthy, https_server):

@@ -176,6 +176,21 @@ def test_a_different_token_is_refused_and_changes_nothing():
     assert {n: host(n).file("/etc/rancher/k3s/token").content_string for n in ALL} == files
 
 
+def test_a_new_pod_range_on_the_running_cluster_is_refused_and_changes_nothing():
+    """Issue 36: cluster-cidr changed on a bootstrapped cluster rewrote config.yaml and restarted K3s; K3s fixes it at
+    creation (CriticalControlArgs). Refused before any file is written, naming the procedure that does change it."""
+    with open(os.path.join(LAB_ROOT, "inventories", "lab", "group_vars", "all", "lab.yml"), encoding="utf-8") as handle:
+        config = dict(yaml.safe_load(handle)["k3s_server_config"])
+    config["cluster-cidr"] = "10.52.0.0/16"
+    before = node_state()
+    files = {n: host(n).file("/etc/rancher/k3s/config.yaml").content_string for n in SERVERS}
+    rc, out = run_playbook("epic01_k3s.yml", "-e", json.dumps({"k3s_server_config": config}))
+    assert rc != 0 and "cluster-cidr: 10.42.0.0/16 -> 10.52.0.0/16" in out, out[-3000:]
+    assert "Nothing was changed" in out and "playbooks/reset.yml" in out
+    assert node_state() == before
+    assert {n: host(n).file("/etc/rancher/k3s/config.yaml").content_string for n in SERVERS} == files
+
+
 @default_only
 def test_registries_with_a_key_k3s_does_not_know_are_refused_and_change_nothing():
     """A typo in k3s_registries (K3s's registries.yaml has mirrors and configs) is named before anything changes."""

@@ -43,6 +43,21 @@ def test_default_storage_class():
     assert v.check_default_storage_class([sc("local-path", False)], "nfs-client")["status"] == "FAIL"
 
 
+def test_datasources_one_default_and_no_name_twice():
+    """kube-prometheus-stack's file (Prometheus the default) and loki-stack's own (Loki, also default): Grafana
+    refuses the pair, so the check fails on it and passes on the one file."""
+    prometheus = ("apiVersion: 1\ndatasources:\n- {name: Prometheus, type: prometheus, isDefault: true}\n"
+                  "- {name: Alertmanager, type: alertmanager}\n- {name: Loki, type: loki, isDefault: false}\n")
+    loki_stack = "apiVersion: 1\ndatasources:\n- {name: Loki, type: loki, isDefault: true}\n"
+    assert v.check_datasources([prometheus]) == {"check": "datasources", "status": "PASS",
+                                                 "detail": "3 Grafana data sources, Prometheus the default"}
+    both = v.check_datasources([prometheus, loki_stack])
+    assert both["status"] == "FAIL"
+    assert both["detail"] == "Grafana refuses its data sources: 2 defaults (Loki, Prometheus); provisioned twice: Loki"
+    assert v.check_datasources([])["status"] == "FAIL"
+    assert v.check_datasources(["datasources: [{name: A}]"])["detail"].endswith("0 defaults (none)")
+
+
 def test_certificates():
     good = {"metadata": {"namespace": "monitoring", "name": "grafana-certificate"},
             "status": {"conditions": [{"type": "Ready", "status": "True"}]}}
@@ -81,12 +96,19 @@ class Reader:
     def certificates(self):
         return []
 
+    def datasource_documents(self, namespace):
+        assert namespace == "monitoring"
+        return ["datasources: [{name: Prometheus, isDefault: true}]"]
+
 
 def test_verify_runs_every_check_in_order():
-    results = v.verify(Reader(), ["kube-system", "infra"], expected_nodes=1, https_urls=["https://a"], fetch=lambda url: 200)
-    assert [r["check"] for r in results] == ["nodes", "pods kube-system", "pods infra", "storageclass", "certificates", "https https://a"]
+    results = v.verify(Reader(), ["kube-system", "infra"], expected_nodes=1, https_urls=["https://a"], fetch=lambda url: 200,
+                       datasource_namespace="monitoring")
+    assert [r["check"] for r in results] == ["nodes", "pods kube-system", "pods infra", "storageclass", "datasources",
+                                             "certificates", "https https://a"]
     assert v.report(results)[0] == "PASS nodes: 1 nodes Ready"
-    assert v.report(results)[4].startswith("FAIL certificates: ")
+    assert v.report(results)[4] == "PASS datasources: 1 Grafana data sources, Prometheus the default"
+    assert v.report(results)[5].startswith("FAIL certificates: ")
 
 
 def test_a_skipped_check_says_why_and_is_never_run():

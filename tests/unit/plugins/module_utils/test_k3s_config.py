@@ -272,3 +272,24 @@ def test_reconcile_node_names_a_node_that_never_registers_and_an_api_that_never_
     clock = _Clock()
     with pytest.raises(K8sError, match="cannot reach the Kubernetes API"):
         core.reconcile_node(_NodeApi(node({}), down=99), "n1", {}, [], timeout=10, clock=clock, sleep=clock.sleep)
+
+
+def test_critical_changes_compare_what_k3s_gives_itself_defaults_included():
+    """Issue 36: cluster-cidr 10.52.0.0/16 on a running cluster rewrote config.yaml and restarted K3s."""
+    current = {"node-ip": "100.64.0.1", "flannel-iface": "tailscale0"}
+    assert core.critical_changes(current, dict(current, **{"cluster-cidr": "10.42.0.0/16", "tls-san": ["x"]})) == []
+    assert core.critical_changes(current, dict(current, **{"cluster-cidr": "10.52.0.0/16"})) == [
+        "cluster-cidr: 10.42.0.0/16 -> 10.52.0.0/16"]
+    # a new service range moves the derived cluster DNS too; an explicit one equal to the derived one is no change
+    assert core.critical_changes(current, {"service-cidr": "10.96.0.0/16"}) == [
+        "service-cidr: 10.43.0.0/16 -> 10.96.0.0/16", "cluster-dns: 10.43.0.10 -> 10.96.0.10"]
+    assert core.critical_changes(current, {"cluster-dns": "10.43.0.10", "cluster-domain": "cluster.local"}) == []
+    assert core.critical_changes({"cluster-domain": "lab.local"}, {}) == ["cluster-domain: lab.local -> cluster.local"]
+    # dual-stack written as a string or a list is the same
+    assert core.critical_changes({"cluster-cidr": "10.42.0.0/16,fd00:42::/56"},
+                                 {"cluster-cidr": ["10.42.0.0/16", "fd00:42::/56"]}) == []
+
+
+def test_critical_changes_name_a_broken_value():
+    with pytest.raises(core.K3sConfigError, match="cluster-cidr"):
+        core.critical_changes({"cluster-cidr": "10.42.0.0/99"}, {})

@@ -99,3 +99,30 @@ def test_preflight_route_of_other_lan_conflict():
 def test_preflight_bad_pool_spec():
     with pytest.raises(core.NetworkError, match="MetalLB pool p: expected a dict"):
         core.preflight(metallb_pools={"p": "192.168.2.0/24"})
+
+
+def test_preflight_the_pod_range_equal_to_the_service_range_is_refused():
+    """Issue 36: `cluster-cidr: 10.43.0.0/16` beside K3s's default service-cidr passed as "sound"."""
+    problems = core.preflight(lans=SEED_LANS, cluster_cidr="10.43.0.0/16", service_cidr="10.43.0.0/16")
+    assert problems == ["K3s cluster-cidr and K3s service-cidr are the same range (10.43.0.0/16): the pod range, the "
+                        "service range and the tailnet each need a range no other network uses"]
+    lan = core.preflight(lans={"a": "10.42.0.0/16"}, cluster_cidr="10.42.0.0/16", service_cidr="10.43.0.0/16")
+    assert lan == ["LAN of a and K3s cluster-cidr are the same range (10.42.0.0/16): the pod range, the service range "
+                   "and the tailnet each need a range no other network uses"]
+    # hosts sharing one LAN stay one network
+    assert core.preflight(lans={"a": "192.168.2.0/24", "b": "192.168.2.0/24"}) == []
+
+
+def test_preflight_cluster_dns_is_an_unreserved_address_of_the_service_range():
+    assert core.preflight(service_cidr="10.43.0.0/16", cluster_dns="10.43.0.10") == []
+    assert core.preflight(service_cidr="10.43.0.0/16", cluster_dns="10.44.0.10") == [
+        "K3s cluster-dns 10.44.0.10 is outside K3s service-cidr 10.43.0.0/16: it must be an address of the service range"]
+    assert core.preflight(service_cidr="10.43.0.0/16", cluster_dns="10.43.0.1") == [
+        "K3s cluster-dns 10.43.0.1 is reserved in K3s service-cidr 10.43.0.0/16 (the network address and the first "
+        "address, the Service kubernetes): use another, e.g. 10.43.0.10"]
+    assert core.preflight(service_cidr="10.43.0.0/16", cluster_dns="dns") == ["K3s cluster-dns 'dns' is not an IP address"]
+
+
+def test_preflight_a_range_that_is_no_cidr_is_named():
+    with pytest.raises(core.NetworkError, match="K3s cluster-cidr"):
+        core.preflight(cluster_cidr="10.42.0.0/33")
