@@ -27,8 +27,13 @@ options:
     type: str
     choices: [homelab.platform.tailscale]
   tailscale_bin:
-    description: The tailscale CLI run on the controller.
-    type: path
+    description:
+      - The tailscale CLI run on the controller, C(status --json). A name without a C(/) is looked up on E(PATH), as
+        a shell does; a path is run as it is.
+      - When it cannot be run or fails, the source fails with what was run and why; C(ansible-inventory) then exits
+        non-zero only with C(inventory_unparsed_failed) (E(ANSIBLE_INVENTORY_UNPARSED_FAILED=true)), else it warns
+        and goes on without these hosts.
+    type: str
     default: tailscale
   status_file:
     description: Read this saved C(tailscale status --json) document instead of running the CLI.
@@ -66,7 +71,9 @@ compose:
 """
 
 import json
+import os
 import re
+import shutil
 import subprocess
 
 from ansible.errors import AnsibleParserError
@@ -134,18 +141,23 @@ class InventoryModule(BaseInventoryPlugin, Constructable):
             if status_file:
                 with open(status_file, encoding="utf-8") as handle:
                     return json.load(handle)
-            proc = subprocess.run(
-                [self.get_option("tailscale_bin"), "status", "--json"],
-                capture_output=True, text=True, timeout=30, check=False,
-            )
+            cli = self.get_option("tailscale_bin")
+            found = cli if os.sep in cli else shutil.which(cli)
+            if not found:
+                raise AnsibleParserError(
+                    "cannot read the tailnet status: %r is not on PATH (%s); install tailscale on the controller, or "
+                    "set tailscale_bin to its path, or status_file to a saved `tailscale status --json`"
+                    % (cli, os.environ.get("PATH", "")))
+            proc = subprocess.run([found, "status", "--json"], capture_output=True, text=True, timeout=30, check=False)
         except (OSError, ValueError, subprocess.TimeoutExpired) as exc:
             raise AnsibleParserError("cannot read the tailnet status: %s" % exc) from exc
         if proc.returncode != 0:
-            raise AnsibleParserError("tailscale status --json failed: %s" % (proc.stderr or proc.stdout).strip())
+            raise AnsibleParserError("%s status --json failed (exit %d): %s"
+                                     % (found, proc.returncode, (proc.stderr or proc.stdout).strip()))
         try:
             return json.loads(proc.stdout)
         except ValueError as exc:
-            raise AnsibleParserError("tailscale status --json did not print JSON: %s" % exc) from exc
+            raise AnsibleParserError("%s status --json did not print JSON: %s" % (found, exc)) from exc
 
     def parse(self, inventory, loader, path, cache=True):
         super().parse(inventory, loader, path, cache)

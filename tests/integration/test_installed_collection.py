@@ -4,6 +4,7 @@ runs playbooks by their FQCN from the installed copy (nothing of the checkout on
 import os
 import subprocess
 import sys
+import tarfile
 
 import yaml
 from support import HANG_GUARD_SECONDS
@@ -29,6 +30,14 @@ def test_built_tarball_installs_and_runs_from_the_installed_copy(tmp_path):
         cwd=str(tmp_path), env=env)
     tarball = tmp_path / ("homelab-platform-%s.tar.gz" % version)
     assert tarball.exists()
+    # only what a user's install needs: no lab, test or development files (galaxy.yml build_ignore)
+    with tarfile.open(tarball) as packed:
+        names = packed.getnames()
+    dev = ("tests/", "molecule/", "benchmarks/", "tools/", ".ci/", "inventories/lab/", "changelogs/fragments/",
+           ".ansible-lint", ".venv/", ".cache/", ".git/")
+    assert [name for name in names if name.startswith(dev)] == []
+    assert {"roles/k3s/tasks/main.yml", "playbooks/site.yml", "plugins/modules/gpu_mode.py", "meta/runtime.yml",
+            "inventories/homelab/hosts.yml", "docs/app-settings.md", "MANIFEST.json"} <= set(names)
     # Dependencies (kubernetes.core, ...) come with the `ansible` package, so none is fetched.
     run([os.path.join(BIN, "ansible-galaxy"), "collection", "install", "--offline", "--no-deps", "-p", str(collections),
          str(tarball)], cwd=str(tmp_path), env=env)

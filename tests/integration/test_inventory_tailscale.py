@@ -105,3 +105,51 @@ def test_broken_status_fails_clearly(tmp_path):
                           capture_output=True, text=True, env=env(), check=False, timeout=HANG_GUARD_SECONDS)
     assert proc.returncode != 0
     assert "the status document is not a JSON object" in proc.stderr
+
+
+def cli_on_path(tmp_path, exit_code=0):
+    """A `tailscale` executable in a folder of PATH, as users have the CLI: it answers `status --json` with a status
+    document recorded from a real tailnet (the fixture)."""
+    folder = tmp_path / "bin"
+    folder.mkdir()
+    cli = folder / "tailscale"
+    cli.write_text('#!/bin/sh\n[ "$1 $2" = "status --json" ] || { echo "unexpected: $*" >&2; exit 2; }\n'
+                   + ('cat %s\n' % FIXTURE if exit_code == 0 else 'echo "failed to connect to local tailscaled" >&2\n')
+                   + "exit %d\n" % exit_code)
+    cli.chmod(0o755)
+    return str(folder)
+
+
+def list_with_path(path, folder, unparsed_failed=True):
+    run_env = dict(env(), PATH=folder + os.pathsep + os.environ.get("PATH", ""))
+    run_env["ANSIBLE_INVENTORY_UNPARSED_FAILED"] = "1" if unparsed_failed else "0"
+    return subprocess.run([os.path.join(BIN, "ansible-inventory"), "-i", str(path), "--list"],
+                          capture_output=True, text=True, env=run_env, check=False, timeout=HANG_GUARD_SECONDS)
+
+
+def test_the_documented_example_finds_tailscale_on_path(tmp_path):
+    """The plugin's EXAMPLES file without status_file: the CLI is found on PATH, not in the inventory's folder."""
+    path = tmp_path / "homelab.tailscale.yml"
+    path.write_text("plugin: homelab.platform.tailscale\nonline_only: true\n")
+    proc = list_with_path(path, cli_on_path(tmp_path))
+    assert proc.returncode == 0, proc.stderr
+    inv = json.loads(proc.stdout)
+    assert "k3s-master" in inv["_meta"]["hostvars"]
+
+
+def test_a_cli_that_is_missing_or_fails_is_named(tmp_path):
+    path = tmp_path / "homelab.tailscale.yml"
+    path.write_text("plugin: homelab.platform.tailscale\ntailscale_bin: tailscale-not-installed\n")
+    proc = list_with_path(path, str(tmp_path))
+    assert proc.returncode != 0
+    assert "'tailscale-not-installed' is not on PATH" in proc.stderr and "status_file" in proc.stderr
+    path.write_text("plugin: homelab.platform.tailscale\n")
+    failing = tmp_path / "failing"
+    failing.mkdir()
+    folder = cli_on_path(failing, exit_code=1)
+    proc = list_with_path(path, folder)
+    assert proc.returncode != 0
+    assert "status --json failed (exit 1): failed to connect to local tailscaled" in proc.stderr
+    # without inventory_unparsed_failed, ansible-inventory only warns (and lists no host): the documented default
+    proc = list_with_path(path, folder, unparsed_failed=False)
+    assert proc.returncode == 0 and "failed to connect to local tailscaled" in proc.stderr
