@@ -182,3 +182,28 @@ def test_the_crds_last_read_stay_served_while_etcd_does_not_answer():
     assert key in api.resources()
     etcd.up = False
     assert key in api.resources()  # requests for it then fail on etcd (503), as K3s's apiserver answers
+
+
+def test_names_and_service_ports_the_apiserver_refuses_are_refused_with_its_422(api):
+    """Issue 36: the lab accepted what a real API server refuses (a port of 99999, a Service named 9x)."""
+    services = api.resources()[("", "v1", "services")]
+
+    def service(name, port, target="http"):
+        return {"metadata": {"name": name}, "spec": {"ports": [{"name": "http", "port": port, "targetPort": target}]}}
+
+    assert lab.invalid(services, service("litellm", 4000)) is None
+    err = lab.invalid(services, service("litellm", 99999))
+    assert err.code == 422 and err.reason == "Invalid"
+    assert err.message == ('Service "litellm" is invalid: spec.ports[0].port: Invalid value: 99999: '
+                           "must be between 1 and 65535, inclusive")
+    assert err.details["causes"][0]["field"] == "spec.ports[0].port"
+    assert "a DNS-1035 label" in lab.invalid(services, service("9litellm", 4000)).message
+    assert "spec.ports[0].targetPort" in lab.invalid(services, service("x", 80, "Not_A_Name")).message
+    namespaces = api.resources()[("", "v1", "namespaces")]
+    assert "RFC 1123 label" in lab.invalid(namespaces, {"metadata": {"name": "ML"}}).message
+    deployments = api.resources()[("apps", "v1", "deployments")]
+    assert lab.invalid(deployments, {"metadata": {"name": "vllm.server"}}) is None
+    assert "RFC 1123 subdomain" in lab.invalid(deployments, {"metadata": {"name": "vllm_server"}}).message
+    roles = api.resources()[("rbac.authorization.k8s.io", "v1", "clusterroles")]
+    assert lab.invalid(roles, {"metadata": {"name": "system:controller:x"}}) is None
+    assert lab.invalid(roles, {"metadata": {"name": "a/b"}}).code == 422

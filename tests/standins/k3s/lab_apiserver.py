@@ -85,6 +85,68 @@ class APIError(Exception):
         return body
 
 
+# What the kube-apiserver refuses with 422 Invalid, in its words (k8s.io/apimachinery pkg/util/validation:
+# IsDNS1123Label, IsDNS1035Label, IsDNS1123Subdomain, IsValidPortNum; pkg/apis/core/validation ValidateService;
+# rbac validation ValidateRBACName = path segment names), for the kinds whose rule the lab knows.
+DNS1123_LABEL = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$")
+DNS1035_LABEL = re.compile(r"^[a-z]([-a-z0-9]*[a-z0-9])?$")
+DNS1123_SUBDOMAIN = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$")
+IANA_SVC_NAME = re.compile(r"^(?=.*[a-z])[a-z0-9]([-a-z0-9]*[a-z0-9])?$")
+NAME_RULES = {
+    "namespaces": ("label", "a lowercase RFC 1123 label must consist of lower case alphanumeric characters or '-', "
+                            "and must start and end with an alphanumeric character (e.g. 'my-name',  or '123-abc', "
+                            "regex used for validation is '[a-z0-9]([-a-z0-9]*[a-z0-9])?')"),
+    "services": ("dns1035", "a DNS-1035 label must consist of lower case alphanumeric characters or '-', start with "
+                            "an alphabetic character, and end with an alphanumeric character (e.g. 'my-name',  or "
+                            "'abc-123', regex used for validation is '[a-z]([-a-z0-9]*[a-z0-9])?')"),
+}
+SUBDOMAIN_KINDS = ("configmaps", "secrets", "serviceaccounts", "persistentvolumeclaims", "pods", "deployments",
+                   "statefulsets", "daemonsets", "replicasets", "jobs", "cronjobs", "nodes", "storageclasses",
+                   "networkpolicies", "ingresses", "persistentvolumes", "runtimeclasses")
+SUBDOMAIN_MESSAGE = ("a lowercase RFC 1123 subdomain must consist of lower case alphanumeric characters, '-' or '.', "
+                     "and must start and end with an alphanumeric character (e.g. 'example.com', regex used for "
+                     "validation is '[a-z0-9]([-a-z0-9]*[a-z0-9])?(\\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*')")
+RBAC_KINDS = ("roles", "clusterroles", "rolebindings", "clusterrolebindings")
+
+
+def invalid(res, obj):
+    """The 422 Invalid the kube-apiserver answers for this object's name or Service ports, or None."""
+    name = str((obj.get("metadata") or {}).get("name") or "")
+    causes = []
+    if res.group in ("", "apps", "batch", "storage.k8s.io", "networking.k8s.io", "node.k8s.io",
+                     "rbac.authorization.k8s.io"):
+        rule, message = NAME_RULES.get(res.plural, (None, None))
+        if rule == "label" and (len(name) > 63 or not DNS1123_LABEL.match(name)):
+            causes.append(("metadata.name", name, message if len(name) <= 63 else "must be no more than 63 characters"))
+        elif rule == "dns1035" and (len(name) > 63 or not DNS1035_LABEL.match(name)):
+            causes.append(("metadata.name", name, message if len(name) <= 63 else "must be no more than 63 characters"))
+        elif res.plural in SUBDOMAIN_KINDS and (len(name) > 253 or not DNS1123_SUBDOMAIN.match(name)):
+            causes.append(("metadata.name", name, SUBDOMAIN_MESSAGE if len(name) <= 253
+                           else "must be no more than 253 characters"))
+        elif res.plural in RBAC_KINDS and (name in (".", "..") or "/" in name or "%" in name):
+            causes.append(("metadata.name", name, "may not contain '/' or '%' and may not be '.' or '..'"))
+    if res.group == "" and res.plural == "services":
+        for index, port in enumerate(((obj.get("spec") or {}).get("ports")) or []):
+            for field in ("port", "nodePort"):
+                value = port.get(field)
+                if value is not None and not (isinstance(value, int) and 1 <= value <= 65535) and \
+                        not (field == "nodePort" and value == 0):
+                    causes.append(("spec.ports[%d].%s" % (index, field), value, "must be between 1 and 65535, inclusive"))
+            target = port.get("targetPort")
+            if isinstance(target, int) and not 1 <= target <= 65535:
+                causes.append(("spec.ports[%d].targetPort" % index, target, "must be between 1 and 65535, inclusive"))
+            elif isinstance(target, str) and (len(target) > 15 or not IANA_SVC_NAME.match(target)):
+                causes.append(("spec.ports[%d].targetPort" % index, target,
+                               "must contain only alpha-numeric characters (a-z, 0-9), and hyphens (-), at most 15"))
+    if not causes:
+        return None
+    text = ", ".join("%s: Invalid value: %s: %s" % (field, json.dumps(value), why) for field, value, why in causes)
+    return APIError(422, "Invalid", '%s "%s" is invalid: %s' % (res.kind, name, text),
+                    {"name": name, "group": res.group, "kind": res.plural,
+                     "causes": [{"reason": "FieldValueInvalid", "message": "Invalid value: %s: %s" % (json.dumps(v), w),
+                                 "field": f} for f, v, w in causes]})
+
+
 def not_found(res, name):
     return APIError(404, "NotFound", '%s "%s" not found' % (res.qualified, name),
                     {"name": name, "group": res.group, "kind": res.plural})
@@ -606,6 +668,9 @@ class LabAPI:
             meta["name"] = meta["generateName"] + uuid.uuid4().hex[:5]
         if not meta.get("name"):
             raise APIError(422, "Invalid", "%s is invalid: metadata.name: Required value" % res.kind)
+        refusal = invalid(res, obj)
+        if refusal is not None:
+            raise refusal
         for field in ("resourceVersion", "deletionTimestamp", "deletionGracePeriodSeconds"):
             meta.pop(field, None)
         meta["uid"] = str(uuid.uuid4())
@@ -674,6 +739,9 @@ class LabAPI:
                 new = kept
             else:
                 self.defaults(res, new, old)
+                refusal = invalid(res, new)
+                if refusal is not None:
+                    raise refusal
             if dry_run or (new == old and not self.etcd.stale(res.key(namespace, name))):
                 return self.stored(res, new, rev), 200
             if meta.get("deletionTimestamp") and not meta.get("finalizers"):
