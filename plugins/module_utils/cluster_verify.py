@@ -78,16 +78,23 @@ def check_default_storage_class(classes, expected):
     return _line("storageclass", FAIL, "default StorageClass: %s (expected only %s)" % (", ".join(defaults), expected))
 
 
+def datasources(documents):
+    """The data sources (dicts) that Grafana's provisioning files declare; documents are the files' texts."""
+    import yaml  # a dependency of ansible-core itself
+
+    found = []
+    for text in documents:
+        for doc in yaml.safe_load_all(text):
+            if isinstance(doc, dict):
+                found += [source for source in doc.get("datasources") or [] if isinstance(source, dict)]
+    return found
+
+
 def check_datasources(documents):
     """documents: the provisioning files Grafana's sidecar loads (ConfigMaps and Secrets labelled
     grafana_datasource, their values as text). Exactly one data source is the default and no name is provisioned
     twice: Grafana refuses to start otherwise ("Only one datasource per organization can be marked as default")."""
-    import yaml  # a dependency of ansible-core itself
-
-    sources = []
-    for text in documents:
-        for doc in yaml.safe_load_all(text):
-            sources += [s for s in (doc or {}).get("datasources") or [] if isinstance(s, dict)] if isinstance(doc, dict) else []
+    sources = datasources(documents)
     if not sources:
         return _line("datasources", FAIL, "Grafana gets no data source (is epic 4 applied?)")
     defaults = sorted(str(s.get("name")) for s in sources if s.get("isDefault") is True)

@@ -428,17 +428,16 @@ def test_every_chart_renders_with_the_real_helm_and_passes_its_schema(helm_chart
 
 
 def test_no_values_key_is_unknown_to_its_chart(helm_charts):
-    unknown = {}
+    unknown, read = {}, {}
     for chart in helm_charts:
-        defaults, templates = charts.chart_values(charts.archive(CHARTS_DIR, chart["spec"]["chart"],
-                                                                 chart["spec"]["version"]))
+        read[chart["spec"]["chart"]] = defaults, templates = charts.chart_values(
+            charts.archive(CHARTS_DIR, chart["spec"]["chart"], chart["spec"]["version"]))
         found = charts.unknown_values(yaml.safe_load(chart["spec"]["valuesContent"]) or {}, defaults, templates)
         if found:
             unknown[chart["metadata"]["name"]] = found
     assert unknown == {}, "values keys the chart neither lists nor reads (silently ignored)"
     # and a misspelt key in a real chart is found
-    stack = next(c for c in helm_charts if c["spec"]["chart"] == "kube-prometheus-stack")
-    defaults, templates = charts.chart_values(charts.archive(CHARTS_DIR, "kube-prometheus-stack", stack["spec"]["version"]))
+    defaults, templates = read["kube-prometheus-stack"]
     assert charts.unknown_values({"grafana": {"sidecar": {"datasourcez": {}}}, "kubeSchedulerr": {}}, defaults,
                                  templates) == ["grafana.sidecar.datasourcez", "kubeSchedulerr"]
 

@@ -11,6 +11,7 @@ The charts come from a directory of `helm package` archives named CHART-VERSION.
 helm binary from HOMELAB_HELM: the Makefile sets both (make tools installs helm).
 """
 
+import base64
 import os
 import re
 import subprocess
@@ -18,6 +19,8 @@ import tarfile
 import tempfile
 
 import yaml
+
+from ansible_collections.homelab.platform.plugins.module_utils import cluster_verify
 
 from . import HANG_GUARD_SECONDS
 
@@ -285,29 +288,23 @@ def default_storage_classes(objects):
 
 
 def grafana_datasources(objects, label="grafana_datasource"):
-    """(name, isDefault) of every data source the Grafana sidecar provisions: ConfigMaps and Secrets with its label
-    (kube-prometheus-stack's grafana.sidecar.datasources.label), each file a provisioning document."""
-    import base64
-
-    found = []
+    """(name, isDefault) of every data source the Grafana sidecar provisions: the files of the ConfigMaps and
+    Secrets with its label (kube-prometheus-stack's grafana.sidecar.datasources.label), read by the parser
+    verify.yml uses (module_utils/cluster_verify.datasources)."""
+    documents = []
     for obj in objects:
         if obj.get("kind") not in ("ConfigMap", "Secret") or label not in _labels(obj):
             continue
-        data = dict(obj.get("data") or {})
         if obj["kind"] == "Secret":
-            data = {k: base64.b64decode(v).decode("utf-8") for k, v in data.items()}
-            data.update(obj.get("stringData") or {})
-        for text in data.values():
-            for doc in load_all(text):
-                for source in doc.get("datasources") or []:
-                    found.append((source.get("name"), bool(source.get("isDefault"))))
-    return found
+            documents += [base64.b64decode(v).decode("utf-8") for v in (obj.get("data") or {}).values()]
+            documents += list((obj.get("stringData") or {}).values())
+        else:
+            documents += list((obj.get("data") or {}).values())
+    return [(source.get("name"), source.get("isDefault") is True) for source in cluster_verify.datasources(documents)]
 
 
 def _scrape_config_jobs(objects):
     """job_name of kube-prometheus-stack's additional scrape configs (its Secret additional-scrape-configs.yaml)."""
-    import base64
-
     jobs = set()
     for obj in objects:
         if obj.get("kind") == "Secret" and "additional-scrape-configs.yaml" in (obj.get("data") or {}):
