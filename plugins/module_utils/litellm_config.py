@@ -136,11 +136,22 @@ def validate(aliases, fallbacks=None, router_settings=None, litellm_settings=Non
     unknown = sorted(set(router_settings) - ROUTER_SETTINGS)
     if unknown:
         _fail("router_settings keys LiteLLM's Router does not accept (it would drop them silently): %s" % ", ".join(unknown))
+    if chains and router_settings.get("disable_cooldowns") is not True:
+        _fail("router_settings.disable_cooldowns must be true when fallbacks are defined: each alias is one "
+              "deployment, and LiteLLM's cooldown of it keeps sending its requests down the chain for cooldown_time "
+              "after it answers again (vLLM skipped after gpu-mode ml) and, from LiteLLM 1.108, cools down the next "
+              "local tier for the first one's 404s, so the cloud answers while Ollama is up (docs/adr/ADR-024)")
+    depth = router_settings.get("max_fallbacks", MAX_FALLBACKS)
+    if isinstance(depth, bool) or not isinstance(depth, int) or depth < 1:
+        _fail("router_settings.max_fallbacks must be an integer >= 1, got %r" % (depth,))
+    for alias in chains:
+        unreached = [name for name in candidates(chains, alias) if name not in candidates(chains, alias, depth)]
+        if unreached:
+            _fail("router_settings.max_fallbacks %d stops the fallbacks of %r before %s: raise it or shorten the chain"
+                  % (depth, alias, ", ".join(unreached)))
     allowed_fails = router_settings.get("allowed_fails", litellm_settings.get("allowed_fails"))
-    if allowed_fails is None:
-        _fail("allowed_fails is not set: without it a single-deployment group is never cooled down and every request "
-              "waits for the dead tier")
-    if isinstance(allowed_fails, bool) or not isinstance(allowed_fails, int) or allowed_fails < 0:
+    if allowed_fails is not None and (isinstance(allowed_fails, bool) or not isinstance(allowed_fails, int)
+                                      or allowed_fails < 0):
         _fail("allowed_fails must be an integer >= 0, got %r" % (allowed_fails,))
     for where, settings in (("router_settings", router_settings), ("litellm_settings", litellm_settings)):
         for key in ("timeout", "request_timeout", "stream_timeout", "cooldown_time"):

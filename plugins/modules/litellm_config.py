@@ -15,7 +15,9 @@ description:
   - Rules; every fallback key and target is a defined alias; no self-reference or cycle; at most 5 fallbacks per
     chain; each fallback entry a one-key dict; a provider prefix on every model; vLLM and Ollama tiers with an http(s)
     api_base; API keys, master key and database URL as os.environ/VAR references; fallbacks in one place only;
-    router_settings keys that LiteLLM's Router accepts; allowed_fails set; timeouts > 0.
+    router_settings keys that LiteLLM's Router accepts; with fallbacks, C(disable_cooldowns=true) (a cooldown of a
+    one-deployment tier sends its requests down the chain after it answers again, and from LiteLLM 1.108 to the
+    cloud while Ollama is up) and a C(max_fallbacks) that reaches every tier of each chain; timeouts > 0.
   - Writes the text to O(dest) and/or a ConfigMap whose annotation carries the checksum; put RV(checksum) on the
     proxy's pod template so a changed config rolls the pods (the file is mounted with subPath and never reloaded).
 version_added: 0.1.0
@@ -32,7 +34,7 @@ options:
     description: Alias -> list of aliases tried in order, or LiteLLM's list of one-key dicts.
     type: raw
   router_settings:
-    description: LiteLLM Router settings (allowed_fails, cooldown_time, num_retries, timeout, ...).
+    description: LiteLLM Router settings (disable_cooldowns, num_retries, timeout, max_fallbacks, ...).
     type: dict
     default: {}
   litellm_settings:
@@ -79,7 +81,7 @@ EXAMPLES = r"""
       ollama-qwen: {model: "ollama/qwen2.5:3b", api_base: "http://ollama.ml.svc.cluster.local:11434", timeout: 120}
       openai-gpt4o: {model: openai/gpt-4o-mini, api_key_env: OPENAI_API_KEY}
     fallbacks: {vllm-qwen: [ollama-qwen], ollama-qwen: [openai-gpt4o]}
-    router_settings: {allowed_fails: 1, cooldown_time: 30, num_retries: 0}
+    router_settings: {disable_cooldowns: true, num_retries: 0}
     general_settings: {master_key: os.environ/LITELLM_MASTER_KEY}
     configmap: {name: litellm-config, namespace: ml}
   register: litellm_cfg

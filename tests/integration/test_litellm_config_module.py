@@ -17,7 +17,7 @@ ARGS = {
         "openai-gpt4o": {"model": "openai/gpt-4o-mini", "api_key_env": "OPENAI_API_KEY"},
     },
     "fallbacks": {"vllm-qwen": ["ollama-qwen"], "ollama-qwen": ["openai-gpt4o"]},
-    "router_settings": {"allowed_fails": 1, "cooldown_time": 30, "num_retries": 0},
+    "router_settings": {"disable_cooldowns": True, "num_retries": 0},
     "general_settings": {"master_key": "os.environ/LITELLM_MASTER_KEY"},
 }
 
@@ -46,9 +46,9 @@ def test_file_and_configmap_idempotent_with_check_mode_and_diff(tmp_path, cluste
     assert chains == [{"ollama-qwen": ["openai-gpt4o"]}, {"vllm-qwen": ["ollama-qwen"]}]
     second = run(tmp_path, cluster, args)
     assert second["changed"] is False and second["checksum"] == first["checksum"]
-    changed = run(tmp_path, cluster, dict(args, router_settings=dict(ARGS["router_settings"], cooldown_time=10)), "--diff")
+    changed = run(tmp_path, cluster, dict(args, router_settings=dict(ARGS["router_settings"], num_retries=1)), "--diff")
     assert changed["changed"] is True and changed["checksum"] != first["checksum"]
-    assert any("cooldown_time: 10" in d["after"] for d in changed["diff"])
+    assert any("num_retries: 1" in d["after"] for d in changed["diff"])
 
 
 def test_bad_input_names_the_item(tmp_path, cluster):

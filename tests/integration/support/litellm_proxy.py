@@ -78,3 +78,31 @@ class Proxy:
         with urllib.request.urlopen(request, timeout=timeout) as response:
             body = json.load(response)
         return body["choices"][0]["message"]["content"], time.monotonic() - start
+
+
+def role_defaults():
+    """roles/litellm/defaults/main.yml as data (its templated api_base values are replaced by the caller)."""
+    with open(os.path.join(ROOT, "roles", "litellm", "defaults", "main.yml"), encoding="utf-8") as handle:
+        return yaml.safe_load(handle)
+
+
+def defaults_config(vllm_url, ollama_url, cloud_url, vllm_timeout=None):
+    """The config.yaml `litellm_config` renders from the role's defaults, with the tiers at local test backends
+    (vLLM's and Ollama's Service URLs and the cloud provider's address are the only values replaced; vllm_timeout
+    shortens the vLLM tier's timeout for a test of a hung vLLM)."""
+    from ansible_collections.homelab.platform.plugins.module_utils import litellm_config as core
+
+    defaults = role_defaults()
+    aliases = {}
+    for alias, spec in defaults["litellm_aliases"].items():
+        spec = dict(spec)
+        if "homelab_vllm_url" in str(spec.get("api_base")):
+            spec["api_base"] = vllm_url
+            spec["timeout"] = vllm_timeout or spec["timeout"]
+        elif "homelab_ollama_url" in str(spec.get("api_base")):
+            spec["api_base"] = ollama_url
+        elif not spec.get("api_base"):
+            spec["extra"] = dict(spec.get("extra") or {}, api_base=cloud_url)
+        aliases[alias] = spec
+    return core.rendered(aliases, defaults["litellm_fallbacks"], defaults["litellm_router_settings"],
+                         defaults["litellm_litellm_settings"], defaults["litellm_general_settings"])["config"]

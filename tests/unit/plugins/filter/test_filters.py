@@ -48,13 +48,13 @@ def test_litellm_config_renders_what_the_module_renders_and_refuses_a_bad_chain(
     aliases = {Tagged("ollama-qwen"): {"model": Tagged("ollama/qwen2.5:3b"), "api_base": "http://ollama:11434"},
                "openai-gpt4o": {"model": "openai/gpt-4o-mini", "api_key_env": "OPENAI_API_KEY"}}
     fallbacks = {"ollama-qwen": ["openai-gpt4o"]}
-    out = render(aliases, fallbacks=fallbacks, router_settings={"allowed_fails": 1})
+    out = render(aliases, fallbacks=fallbacks, router_settings={"disable_cooldowns": True})
     plain = {"ollama-qwen": {"model": "ollama/qwen2.5:3b", "api_base": "http://ollama:11434"},
              "openai-gpt4o": {"model": "openai/gpt-4o-mini", "api_key_env": "OPENAI_API_KEY"}}
-    text, checksum = core.render(core.build(plain, fallbacks, {"allowed_fails": 1}))
+    text, checksum = core.render(core.build(plain, fallbacks, {"disable_cooldowns": True}))
     assert out == {"config": text, "checksum": checksum}
     with pytest.raises(AnsibleFilterError, match="vllm-qwen"):
-        render(aliases, fallbacks={"vllm-qwen": ["ollama-qwen"]}, router_settings={"allowed_fails": 1})
+        render(aliases, fallbacks={"vllm-qwen": ["ollama-qwen"]}, router_settings={"disable_cooldowns": True})
 
 
 def test_dpkg_filters_are_registered_and_name_themselves_on_a_bad_spec():

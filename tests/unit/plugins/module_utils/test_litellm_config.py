@@ -15,7 +15,7 @@ ALIASES = {
     "openai-gpt4o": {"model": "openai/gpt-4o-mini", "api_key_env": "OPENAI_API_KEY"},
 }
 FALLBACKS = [{"vllm-qwen": ["ollama-qwen"]}, {"ollama-qwen": ["openai-gpt4o"]}]
-ROUTER = {"allowed_fails": 1, "cooldown_time": 30, "num_retries": 0}
+ROUTER = {"disable_cooldowns": True, "num_retries": 0}  # the role's defaults
 GENERAL = {"master_key": "os.environ/LITELLM_MASTER_KEY"}
 
 
@@ -107,11 +107,26 @@ def test_unknown_router_settings_are_named():
         build(router_settings=dict(ROUTER, retries=2, cooldown=30))
 
 
-def test_allowed_fails_required():
-    with pytest.raises(core.LiteLLMConfigError, match="allowed_fails is not set: without it a single-deployment group"):
-        build(router_settings={"cooldown_time": 30})
+@pytest.mark.parametrize("router", [{"allowed_fails": 1, "cooldown_time": 30, "num_retries": 0},
+                                    {"disable_cooldowns": False}, {}])
+def test_cooldowns_refused_with_a_fallback_chain(router):
+    with pytest.raises(core.LiteLLMConfigError, match="disable_cooldowns must be true when fallbacks are defined"):
+        build(router_settings=router)
+    assert build(router_settings=router, fallbacks=None)["router_settings"] == router  # no chain, nothing to break
+
+
+def test_max_fallbacks_shorter_than_the_chain_refused():
+    with pytest.raises(core.LiteLLMConfigError, match="max_fallbacks 1 stops the fallbacks of 'vllm-qwen' before "
+                                                      "openai-gpt4o"):
+        build(router_settings=dict(ROUTER, max_fallbacks=1))
+    assert build(router_settings=dict(ROUTER, max_fallbacks=2))["router_settings"]["max_fallbacks"] == 2
+    with pytest.raises(core.LiteLLMConfigError, match="max_fallbacks must be an integer >= 1"):
+        build(router_settings=dict(ROUTER, max_fallbacks=0))
+
+
+def test_allowed_fails_type():
     with pytest.raises(core.LiteLLMConfigError, match="allowed_fails must be an integer >= 0"):
-        build(router_settings={"allowed_fails": "1"})
+        build(router_settings=dict(ROUTER, allowed_fails="1"))
 
 
 @pytest.mark.parametrize("settings,message", [
