@@ -13,4 +13,5 @@ class FilterModule:
     """Value filters."""
 
     def filters(self):
-        return {"value_problems": as_filter(core.value_problems, core.ValidationError, prefix=True)}
+        return {"value_problems": as_filter(core.value_problems, core.ValidationError, prefix=True),
+                "checked_variables": as_filter(core.checked_variables, core.ValidationError, prefix=True)}
