@@ -192,6 +192,38 @@ def test_a_new_pod_range_on_the_running_cluster_is_refused_and_changes_nothing()
 
 
 @default_only
+def test_a_server_running_etcd_is_not_moved_to_sqlite():
+    """Issue 36: K3s cannot move a cluster from embedded etcd back to SQLite; refused before anything changes."""
+    before = node_state()
+    files = {n: host(n).file("/etc/rancher/k3s/config.yaml").content_string for n in SERVERS}
+    rc, out = run_playbook("epic01_k3s.yml", "-e", "k3s_server_embedded_etcd=false")
+    assert rc != 0 and "K3s cannot move a cluster from etcd back to SQLite" in out, out[-3000:]
+    assert "Nothing was changed" in out
+    assert node_state() == before
+    assert {n: host(n).file("/etc/rancher/k3s/config.yaml").content_string for n in SERVERS} == files
+
+
+@pytest.mark.skipif(len(SERVERS) < 2, reason="needs servers of a running cluster beside the first")
+def test_a_first_server_without_a_datastore_is_refused_beside_the_running_cluster():
+    """Issue 36: the first server runs cluster-init; one without a datastore (a new host listed first, or a wiped
+    one) beside servers that run the cluster would start a second, empty cluster. Here the first server's
+    datastore is moved aside for the run (K3s keeps its open files), and a run limited to it is refused after
+    reading the other servers' datastores through them."""
+    first = host(FIRST)
+    before = node_state()
+    files = first.file("/etc/rancher/k3s/config.yaml").content_string
+    assert first.run("mv /var/lib/rancher/k3s/server/db /var/lib/rancher/k3s/server/db.aside").rc == 0
+    try:
+        rc, out = run_playbook("epic01_k3s.yml", "--limit", FIRST)
+    finally:
+        assert first.run("mv /var/lib/rancher/k3s/server/db.aside /var/lib/rancher/k3s/server/db").rc == 0
+    assert rc != 0 and "would start a second, empty cluster" in out, out[-3000:]
+    assert all(name in out for name in SERVERS if name != FIRST)
+    assert node_state() == before
+    assert first.file("/etc/rancher/k3s/config.yaml").content_string == files
+
+
+@default_only
 def test_registries_with_a_key_k3s_does_not_know_are_refused_and_change_nothing():
     """A typo in k3s_registries (K3s's registries.yaml has mirrors and configs) is named before anything changes."""
     before = node_state()
