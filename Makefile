@@ -114,7 +114,7 @@ $(LAB_SSH_KEY):
 image: system-deps $(LAB_SSH_KEY)
 	tests/lab/build-image.sh
 
-lab: deps system-deps image
+lab: deps system-deps image tools
 	molecule create -s default
 	molecule prepare -s default
 	molecule converge -s default
@@ -124,7 +124,7 @@ lab: deps system-deps image
 lab-destroy: deps
 	@if command -v podman >/dev/null; then molecule destroy -s default; else echo "no podman: no lab to remove"; fi
 
-unit: deps
+unit: deps tools
 	pytest tests/unit
 
 # One pytest worker per core (pytest-xdist), each test module on one worker: its fixtures stay shared.
@@ -143,10 +143,10 @@ lint: deps
 sanity: deps
 	tests/sanity.sh
 
-molecule-default: deps system-deps image
+molecule-default: deps system-deps image tools
 	molecule test -s default
 
-molecule-ha: deps system-deps image
+molecule-ha: deps system-deps image tools
 	molecule test -s ha
 
 molecule: molecule-default molecule-ha

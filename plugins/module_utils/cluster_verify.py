@@ -107,6 +107,60 @@ def check_datasources(documents):
     return _line("datasources", PASS, "%d Grafana data sources, %s the default" % (len(sources), defaults[0]))
 
 
+def _selects(selector, labels):
+    """A LabelSelector (matchLabels, matchExpressions) against an object's labels, as the API server matches."""
+    labels = labels or {}
+    selector = selector or {}
+    if any(labels.get(key) != value for key, value in (selector.get("matchLabels") or {}).items()):
+        return False
+    for expr in selector.get("matchExpressions") or []:
+        key, operator, values = expr.get("key"), expr.get("operator"), expr.get("values") or []
+        if (operator == "In" and labels.get(key) not in values) or (operator == "NotIn" and labels.get(key) in values) \
+                or (operator == "Exists" and key not in labels) or (operator == "DoesNotExist" and key in labels):
+            return False
+    return True
+
+
+def monitored_namespaces(monitors):
+    """The namespaces whose Services the ServiceMonitors may select (None: any namespace)."""
+    found = set()
+    for monitor in monitors or []:
+        where = (monitor.get("spec") or {}).get("namespaceSelector") or {}
+        if where.get("any"):
+            return None
+        found.update(where.get("matchNames") or [(monitor.get("metadata") or {}).get("namespace")])
+    return found
+
+
+def _check_service_monitors(reader):
+    monitors = reader.service_monitors()
+    return check_service_monitors(monitors, reader.services(monitored_namespaces(monitors)) if monitors else [])
+
+
+def check_service_monitors(monitors, services):
+    """monitors: the ServiceMonitors (None: the API is not served); services: every Service. Each ServiceMonitor
+    must select at least one Service (prometheus-operator: spec.selector in the namespaces spec.namespaceSelector
+    names, its own when none): one that selects none scrapes nothing, and the alerts on its job never fire (or
+    never clear). A Service without ready Pods (vLLM at 0 replicas in gaming mode) still counts: it is scraped
+    again when its Pods return."""
+    if monitors is None:
+        return _line("servicemonitors", FAIL, "the monitoring.coreos.com/v1 API is not served (is epic 4 applied?)")
+    if not monitors:
+        return _line("servicemonitors", FAIL, "no ServiceMonitor (is epic 4 applied?)")
+    empty = []
+    for monitor in monitors:
+        meta, spec = monitor.get("metadata") or {}, monitor.get("spec") or {}
+        where = spec.get("namespaceSelector") or {}
+        namespaces = None if where.get("any") else (where.get("matchNames") or [meta.get("namespace")])
+        if not any(_selects(spec.get("selector"), (svc.get("metadata") or {}).get("labels"))
+                   for svc in services
+                   if namespaces is None or (svc.get("metadata") or {}).get("namespace") in namespaces):
+            empty.append("%s/%s" % (meta.get("namespace"), meta.get("name")))
+    if empty:
+        return _line("servicemonitors", FAIL, "select no Service, so nothing is scraped: %s" % ", ".join(sorted(empty)))
+    return _line("servicemonitors", PASS, "%d ServiceMonitors, each selects a Service" % len(monitors))
+
+
 def check_certificates(certificates):
     """cert-manager Certificates: each Ready."""
     if not certificates:
@@ -187,6 +241,23 @@ class ClusterReader:
             documents += [base64.b64decode(value).decode("utf-8") for value in (item.data or {}).values()]
         return documents
 
+    def service_monitors(self):
+        found = call("list the ServiceMonitors", self._custom.list_cluster_custom_object, "monitoring.coreos.com", "v1",
+                     "servicemonitors", missing=True)  # None: the API is not served
+        return None if found is None else found.get("items", [])
+
+    def services(self, namespaces=None):
+        """The Services of `namespaces` (None: every namespace)."""
+        if namespaces is None:
+            return self._plain(call("list the Services", self._core.list_service_for_all_namespaces).items)
+        found = []
+        for namespace in sorted(namespaces):
+            for item in self._plain(call("list the Services in %s" % namespace, self._core.list_namespaced_service,
+                                         namespace).items):
+                item.setdefault("metadata", {}).setdefault("namespace", namespace)
+                found.append(item)
+        return found
+
     def certificates(self):
         found = call("list the Certificates", self._custom.list_cluster_custom_object, "cert-manager.io", "v1",
                      "certificates", missing=True)  # None: cert-manager's CRDs are not installed
@@ -200,7 +271,7 @@ def skipped(check, skip):
 
 
 def verify(reader, namespaces, expected_nodes=None, default_storage_class="nfs-client",
-           certificates=True, https_urls=(), fetch=None, skip=None, datasource_namespace=None):
+           certificates=True, https_urls=(), fetch=None, skip=None, datasource_namespace=None, service_monitors=False):
     """All checks, in seed 001's order. Returns the list of check results.
 
     skip: {check or kind of check: reason}; such a check is not run and reports SKIP with the reason."""
@@ -212,6 +283,8 @@ def verify(reader, namespaces, expected_nodes=None, default_storage_class="nfs-c
                                                                            default_storage_class)))
     if datasource_namespace:
         checks.append(("datasources", lambda: check_datasources(reader.datasource_documents(datasource_namespace))))
+    if service_monitors:
+        checks.append(("servicemonitors", lambda: _check_service_monitors(reader)))
     if certificates:
         checks.append(("certificates", lambda: check_certificates(reader.certificates())))
     checks += [("https %s" % url, lambda url=url: check_https(url, fetch)) for url in https_urls]

@@ -38,6 +38,13 @@ options:
         sources; exactly one of them must be the default and no name may appear twice. Not checked when omitted.
     type: str
     version_added: 0.2.0
+  service_monitors:
+    description:
+      - Check that every prometheus-operator ServiceMonitor selects at least one Service (one that selects none scrapes
+        nothing, and the alerts on its job never fire or never clear).
+    type: bool
+    default: false
+    version_added: 0.2.0
   certificates:
     description: Check that every cert-manager Certificate is Ready.
     type: bool
@@ -58,7 +65,7 @@ options:
     description:
       - "Checks this cluster cannot pass, each with the reason, reported as C(SKIP <check>: <reason>) and not run."
       - A key names one check (C(pods monitoring), C(https https://grafana.example.org)) or a kind of check
-        (C(nodes), C(pods), C(storageclass), C(datasources), C(certificates), C(https)).
+        (C(nodes), C(pods), C(storageclass), C(datasources), C(servicemonitors), C(certificates), C(https)).
       - The container lab uses it for what needs a real cluster (charts installed, an ingress answering).
     type: dict
     default: {}
@@ -113,6 +120,7 @@ def main():
         expected_nodes=dict(type="int"),
         default_storage_class=dict(type="str", default="nfs-client"),
         datasource_namespace=dict(type="str"),
+        service_monitors=dict(type="bool", default=False),
         certificates=dict(type="bool", default=True),
         https_urls=dict(type="list", elements="str", default=[]),
         https_ca_cert=dict(type="path"),
@@ -130,7 +138,8 @@ def main():
         results = core.verify(reader, p["namespaces"], expected_nodes=p["expected_nodes"],
                               default_storage_class=p["default_storage_class"], certificates=p["certificates"],
                               https_urls=p["https_urls"], fetch=fetch, skip=p["skip"],
-                              datasource_namespace=p["datasource_namespace"])
+                              datasource_namespace=p["datasource_namespace"],
+                              service_monitors=p["service_monitors"])
     except K8sError as exc:
         module.fail_from(exc)
     module.exit_json(changed=False, checks=results, lines=core.report(results),

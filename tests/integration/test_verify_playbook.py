@@ -90,6 +90,17 @@ def healthy(cluster):
     for name, default in (("nfs-client", "true"), ("local-path", "false")):
         storage.create_storage_class({"metadata": {"name": name, "annotations": {
             "storageclass.kubernetes.io/is-default-class": default}}, "provisioner": "x"})
+    # kube-prometheus-stack's Grafana Service and its ServiceMonitor, as the chart renders them
+    core.create_namespaced_service("monitoring", {
+        "metadata": {"name": "kube-prometheus-stack-grafana",
+                     "labels": {"app.kubernetes.io/name": "grafana", "app.kubernetes.io/instance": "kube-prometheus-stack"}},
+        "spec": {"ports": [{"name": "http-web", "port": 80}], "selector": {"app.kubernetes.io/name": "grafana"}}})
+    custom.create_namespaced_custom_object("monitoring.coreos.com", "v1", "monitoring", "servicemonitors", {
+        "apiVersion": "monitoring.coreos.com/v1", "kind": "ServiceMonitor",
+        "metadata": {"name": "kube-prometheus-stack-grafana", "namespace": "monitoring"},
+        "spec": {"selector": {"matchLabels": {"app.kubernetes.io/name": "grafana",
+                                              "app.kubernetes.io/instance": "kube-prometheus-stack"}},
+                 "endpoints": [{"port": "http-web"}]}})
     custom.create_namespaced_custom_object("cert-manager.io", "v1", "monitoring", "certificates", {
         "apiVersion": "cert-manager.io/v1", "kind": "Certificate",
         "metadata": {"name": "grafana-certificate", "namespace": "monitoring"},
@@ -126,6 +137,7 @@ def test_a_healthy_cluster_passes_every_check(cluster, healthy, https_server):
         "PASS pods monitoring: monitoring: 2 pods running or completed",
         "PASS storageclass: nfs-client is the default StorageClass",
         "PASS datasources: 2 Grafana data sources, Prometheus the default",
+        "PASS servicemonitors: 1 ServiceMonitors, each selects a Service",
         "PASS certificates: 1 certificates Ready",
         "PASS https %s: %s answered 200 over verified TLS" % (https_server[0], https_server[0]),
     ]
@@ -155,8 +167,14 @@ def test_broken_pieces_are_named(cluster, healthy, https_server):
     core.create_namespaced_config_map("monitoring", {
         "metadata": {"name": "loki-loki-stack", "labels": {"grafana_datasource": "1"}},
         "data": {"loki-stack-datasource.yaml": "apiVersion: 1\ndatasources:\n- {name: Loki, type: loki, isDefault: true}\n"}})
+    # a ServiceMonitor whose labels no Service carries (vLLM's, with a typo in the selector)
+    custom.create_namespaced_custom_object("monitoring.coreos.com", "v1", "monitoring", "servicemonitors", {
+        "apiVersion": "monitoring.coreos.com/v1", "kind": "ServiceMonitor", "metadata": {"name": "vllm", "namespace": "monitoring"},
+        "spec": {"namespaceSelector": {"matchNames": ["ml"]},
+                 "selector": {"matchLabels": {"app.kubernetes.io/name": "vllm-server"}}, "endpoints": [{"port": "http"}]}})
     code, lines = verify(cluster, "https://localhost:1/", https_server[1])
     assert code != 0
+    assert "FAIL servicemonitors: select no Service, so nothing is scraped: monitoring/vllm" in lines
     assert "FAIL nodes: 4 registered of 5" in lines
     assert "FAIL pods infra: infra: cert-manager-1 (ImagePullBackOff)" in lines
     assert ("FAIL certificates: not Ready: monitoring/grafana-certificate "

@@ -26,6 +26,8 @@ def api():
         def list(self, prefix):
             raise lab.EtcdUnavailable("no etcd in unit tests")
 
+        keys = list
+
     return lab.LabAPI(NoEtcd(), json.loads(gzip.decompress(data)), "v1.34.3+k3s1")
 
 
@@ -175,6 +177,9 @@ def test_the_crds_last_read_stay_served_while_etcd_does_not_answer():
             if not self.up:
                 raise lab.EtcdUnavailable("etcd: no answer")
             return [(crd, 1)], 1
+
+        def keys(self, prefix):
+            return [(lab.CRD_PREFIX + "x", 1)] if self.list(prefix) else []
 
     etcd = FlakyEtcd()
     api = lab.LabAPI(etcd, [], "v1.34.3+k3s1")

@@ -5,6 +5,7 @@ import stat
 
 import kubernetes
 import pytest
+import urllib3
 import yaml
 from conftest import (AGENTS, ALL, FIRST, LAB_ROOT, SCENARIO, SERVERS, api_port, client_for, events, host, invocation, names,
                       node_state, read_yaml, recap_changed, run_playbook, tailscale_ip, wait_for)
@@ -203,24 +204,39 @@ def test_a_server_running_etcd_is_not_moved_to_sqlite():
     assert {n: host(n).file("/etc/rancher/k3s/config.yaml").content_string for n in SERVERS} == files
 
 
+@pytest.mark.disruptive
 @pytest.mark.skipif(len(SERVERS) < 2, reason="needs servers of a running cluster beside the first")
 def test_a_first_server_without_a_datastore_is_refused_beside_the_running_cluster():
     """Issue 36: the first server runs cluster-init; one without a datastore (a new host listed first, or a wiped
-    one) beside servers that run the cluster would start a second, empty cluster. Here the first server's
-    datastore is moved aside for the run (K3s keeps its open files), and a run limited to it is refused after
-    reading the other servers' datastores through them."""
+    one) beside servers that run the cluster would start a second, empty cluster. Here the first server's K3s is
+    stopped and its datastore moved aside for the run; a run limited to it is refused after reading the other
+    servers' datastores through them, and starts nothing."""
     first = host(FIRST)
-    before = node_state()
     files = first.file("/etc/rancher/k3s/config.yaml").content_string
-    assert first.run("mv /var/lib/rancher/k3s/server/db /var/lib/rancher/k3s/server/db.aside").rc == 0
+    first.check_output("systemctl stop k3s")
     try:
-        rc, out = run_playbook("epic01_k3s.yml", "--limit", FIRST)
+        others = {name: state for name, state in node_state().items() if name != FIRST}
+        first.check_output("mv /var/lib/rancher/k3s/server/db /var/lib/rancher/k3s/server/db.aside")
+        try:
+            rc, out = run_playbook("epic01_k3s.yml", "--limit", FIRST)
+        finally:
+            first.check_output("mv /var/lib/rancher/k3s/server/db.aside /var/lib/rancher/k3s/server/db")
+        assert first.run("systemctl is-active k3s").stdout.strip() != "active", "the refused run started K3s"
     finally:
-        assert first.run("mv /var/lib/rancher/k3s/server/db.aside /var/lib/rancher/k3s/server/db").rc == 0
+        first.check_output("systemctl start k3s")
     assert rc != 0 and "would start a second, empty cluster" in out, out[-3000:]
-    assert all(name in out for name in SERVERS if name != FIRST)
-    assert node_state() == before
+    assert "Nothing was changed" in out and all(name in out for name in SERVERS if name != FIRST)
+    assert {name: state for name, state in node_state().items() if name != FIRST} == others
     assert first.file("/etc/rancher/k3s/config.yaml").content_string == files
+
+    def first_ready():
+        try:
+            node = kubernetes.client.CoreV1Api(client_for(FIRST)).read_node(FIRST)
+        except (kubernetes.client.exceptions.ApiException, urllib3.exceptions.HTTPError, OSError):
+            return False
+        return any(c.type == "Ready" and c.status == "True" for c in node.status.conditions or [])
+
+    wait_for(first_ready, "the first server's API answering and its Node Ready again")
 
 
 @default_only

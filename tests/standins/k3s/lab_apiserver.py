@@ -22,6 +22,8 @@ Authentication: a client certificate the cluster's client CA signed, or a Servic
 that a kubernetes.io/service-account-token Secret holds while its ServiceAccount exists (the check the
 kube-apiserver makes of such a legacy token after its signature; the lab's token controller issues opaque
 tokens and signs nothing).
+CustomResourceDefinitions are refused as the apiextensions-apiserver refuses them (crd_causes); custom
+resources are stored as sent (not validated against their CRD's schema, not pruned).
 Not answered: server-side apply, admission (quotas, PodDisruptionBudgets), defaulting beyond
 replicas, openapi, authorization (every authenticated client may do everything).
 Controllers are not part of the API server (see lab_controller.py).
@@ -109,6 +111,41 @@ SUBDOMAIN_MESSAGE = ("a lowercase RFC 1123 subdomain must consist of lower case 
 RBAC_KINDS = ("roles", "clusterroles", "rolebindings", "clusterrolebindings")
 
 
+REQUIRED = object()  # a cause that is a missing value ("Required value"), not an invalid one
+
+
+def crd_causes(crd):
+    """What the apiextensions-apiserver refuses of a v1 CustomResourceDefinition (k8s.io/apiextensions-apiserver
+    pkg/apis/apiextensions/validation/validation.go, the rules our charts could break): the name is
+    <plural>.<group>; a known scope; exactly one storage version; a schema for every version; a scale
+    subresource names its replica paths."""
+    spec = crd.get("spec") or {}
+    names = spec.get("names") or {}
+    name = str((crd.get("metadata") or {}).get("name") or "")
+    causes = []
+    if name != "%s.%s" % (names.get("plural"), spec.get("group")):
+        causes.append(("metadata.name", name, 'must be spec.names.plural+"."+spec.group'))
+    if spec.get("scope") not in ("Namespaced", "Cluster"):
+        causes.append(("spec.scope", spec.get("scope"), 'supported values: "Cluster", "Namespaced"'))
+    for field in ("plural", "kind"):
+        if not names.get(field):
+            causes.append(("spec.names.%s" % field, REQUIRED, "Required value"))
+    versions = spec.get("versions") or []
+    if len([v for v in versions if v.get("storage")]) != 1:
+        causes.append(("spec.versions", versions and [v.get("name") for v in versions],
+                       "must have exactly one version marked as storage version"))
+    for index, version in enumerate(versions):
+        where = "spec.versions[%d]" % index
+        if not ((version.get("schema") or {}).get("openAPIV3Schema")):
+            causes.append(("%s.schema.openAPIV3Schema" % where, REQUIRED, "Required value: schemas are required"))
+        scale = (version.get("subresources") or {}).get("scale")
+        if scale is not None:
+            for path in ("specReplicasPath", "statusReplicasPath"):
+                if not scale.get(path):
+                    causes.append(("%s.subresources.scale.%s" % (where, path), REQUIRED, "Required value"))
+    return causes
+
+
 def invalid(res, obj):
     """The 422 Invalid the kube-apiserver answers for this object's name or Service ports, or None."""
     name = str((obj.get("metadata") or {}).get("name") or "")
@@ -138,12 +175,16 @@ def invalid(res, obj):
             elif isinstance(target, str) and (len(target) > 15 or not IANA_SVC_NAME.match(target)):
                 causes.append(("spec.ports[%d].targetPort" % index, target,
                                "must contain only alpha-numeric characters (a-z, 0-9), and hyphens (-), at most 15"))
+    if res.group == "apiextensions.k8s.io" and res.plural == "customresourcedefinitions":
+        causes.extend(crd_causes(obj))
     if not causes:
         return None
-    text = ", ".join("%s: Invalid value: %s: %s" % (field, json.dumps(value), why) for field, value, why in causes)
+    text = ", ".join("%s: %s" % (field, why) if value is REQUIRED else
+                     "%s: Invalid value: %s: %s" % (field, json.dumps(value), why) for field, value, why in causes)
     return APIError(422, "Invalid", '%s "%s" is invalid: %s' % (res.kind, name, text),
                     {"name": name, "group": res.group, "kind": res.plural,
-                     "causes": [{"reason": "FieldValueInvalid", "message": "Invalid value: %s: %s" % (json.dumps(v), w),
+                     "causes": [{"reason": "FieldValueRequired", "message": w, "field": f} if v is REQUIRED else
+                                {"reason": "FieldValueInvalid", "message": "Invalid value: %s: %s" % (json.dumps(v), w),
                                  "field": f} for f, v, w in causes]})
 
 
@@ -236,6 +277,11 @@ class Etcd:
     def list(self, prefix):
         data = self.call("/v3/kv/range", {"key": b64(prefix), "range_end": b64(prefix_end(prefix))})
         return [self._kv(kv) for kv in data.get("kvs") or []], int(data["header"]["revision"])
+
+    def keys(self, prefix):
+        """[(key, mod_revision)] under `prefix`, values left out."""
+        data = self.call("/v3/kv/range", {"key": b64(prefix), "range_end": b64(prefix_end(prefix)), "keys_only": True})
+        return [(kv["key"], kv["mod_revision"]) for kv in data.get("kvs") or []]
 
     def revision(self):
         return int(self.call("/v3/kv/range", {"key": b64("/registry/"), "limit": 1, "keys_only": True})
@@ -520,18 +566,22 @@ class LabAPI:
         # The resources of the CRDs last read. The real apiserver serves its CRDs from memory (an informer), so a
         # moment without etcd makes their requests fail with 503 (etcd), not 404 (no such resource).
         self.crd_resources = {}
+        self.crd_stamp = None
 
     # discovery
     def resources(self):
+        """Built-in resources and those of the stored CRDs. The CRDs are read again only when one of them changed
+        (their keys' revisions, values left out), as the kube-apiserver's CRD informer keeps them in memory."""
         try:
-            crds, _rev = self.etcd.list(CRD_PREFIX)
+            stamp = self.etcd.keys(CRD_PREFIX)
+            if stamp != self.crd_stamp:
+                crds, _rev = self.etcd.list(CRD_PREFIX)
+                found = {}
+                for crd, _rev in crds:
+                    found.update(crd_resources(crd))
+                self.crd_resources, self.crd_stamp = found, stamp  # request threads see the old set or the new one
         except EtcdUnavailable:
             pass
-        else:
-            found = {}
-            for crd, _rev in crds:
-                found.update(crd_resources(crd))
-            self.crd_resources = found  # one assignment: request threads see the old set or the new one
         return {**self.builtin, **self.crd_resources}
 
     def groups(self):

@@ -22,9 +22,17 @@ servers elect one; through the server's own LabAPI, the same code path as HTTP c
   not remove what was deployed).
 - K3s's helm-controller: a HelmChart gets its install Job `helm-install-<name>` (K3s's klipper-helm image,
   the chart's settings as its environment, `status.jobName`); a changed spec replaces the Job. When the
-  Job completes, the CustomResourceDefinitions the chart ships are registered, as `helm install` would
-  register them (chart-crds.json records them from each chart's own CRD files). Nothing else of a chart
-  is installed: its Deployments, Services and Pods never exist in the lab.
+  Job completes, the chart is installed as `helm install`/`helm upgrade` would: the REAL helm renders the
+  REAL chart archive (`helm template` with the HelmChart's valuesContent and set, its targetNamespace, the
+  cluster's version and every API version it serves, hooks left out) from the lab's chart directory
+  (LAB_HELM, LAB_CHARTS: the Makefile's helm and CHARTS_DIR, mounted into the lab servers), and every object
+  is created or replaced through the API (CRDs first, with their real schemas), with helm's release
+  annotations; a record of what was installed is kept in the release Secret
+  `sh.helm.release.v1.<name>.v1` (the stand-in's own content, not helm's encoding). An upgrade deletes what
+  the new render no longer has; a HelmChart that is gone has its release's objects deleted (helm uninstall).
+  A chart the directory lacks installs nothing (logged, and the HelmChart's status says so). K3s's own
+  packaged charts (traefik-crd, traefik) are not in that directory: for them only the CRDs recorded in
+  chart-crds.json are registered.
 - Token controller: a kubernetes.io/service-account-token Secret of an existing ServiceAccount gets
   `token` (opaque: the lab API accepts it while the Secret holds it, lab_apiserver.LabAPI.token_user),
   `ca.crt` (the cluster's server CA) and `namespace`, as kube-controller-manager fills it.
@@ -37,8 +45,13 @@ import datetime
 import hashlib
 import json
 import pkgutil
+import os
 import secrets
+import subprocess
+import tempfile
 import uuid
+
+import yaml
 
 from lab_apiserver import APIError, EtcdUnavailable, b64
 
@@ -48,6 +61,13 @@ RENEW_AFTER = 5
 TERMINAL = ("Succeeded", "Failed")
 HELM_IMAGE = "rancher/klipper-helm:v0.9.8-build20250709"  # the helm-controller's default job image
 CONFIG_HASH = "helmcharts.helm.cattle.io/configHash"
+# The real helm and the pinned chart archives, mounted into the lab servers (molecule/*/molecule.yml).
+LAB_HELM = os.environ.get("LAB_HELM", "/usr/local/lib/homelab-lab/helm")
+LAB_CHARTS = os.environ.get("LAB_CHARTS", "/usr/local/lib/homelab-lab/charts")
+RELEASE_NAME = "meta.helm.sh/release-name"
+RELEASE_NAMESPACE = "meta.helm.sh/release-namespace"
+RELEASE_RECORD = "lab.homelab.platform/installed"  # the release Secret's key: the objects installed (JSON)
+RELEASE_CHART = "lab.homelab.platform/helmchart"  # the release Secret's annotation: the HelmChart's namespace/name
 
 
 def utcnow():
@@ -185,6 +205,7 @@ class Controller:
         self.packaged = []  # objects of K3s's packaged manifests still to create (set_packaged)
         self.settled = None  # etcd's revision after a round that wrote nothing (reconcile_if_changed)
         self.chart_crds = chart_crds()
+        self.failed_charts = {}  # HelmChart namespace/name -> (config hash, when to try again)
 
     # --- plumbing -----------------------------------------------------------------------
     def items(self, name):
@@ -550,7 +571,7 @@ class Controller:
             self.packaged.pop(0)
 
     def helmcharts(self, charts, jobs):
-        registered = {meta(crd)["name"] for crd in self.items("crds")}  # one list per round, not a read per CRD
+        registered = {"%s.%s" % (res.plural, res.group) for res in self.api.resources().values() if res.custom}
         for chart in charts:
             if meta(chart).get("deletionTimestamp"):
                 continue
@@ -571,6 +592,8 @@ class Controller:
                 self.patch_status("helmcharts", chart, dict(status(chart), jobName=meta(job)["name"]))
             if condition(current, "Complete") == "True":
                 self.register_crds(chart, registered)
+                self.install_release(chart, meta(job)["annotations"][CONFIG_HASH])
+        self.uninstall_releases(charts)
 
     def register_crds(self, chart, registered):
         """The chart's CRDs, as `helm install` creates them (one in `registered` is left as it is)."""
@@ -587,6 +610,139 @@ class Controller:
                 continue
             registered.add(meta(body)["name"])
             self.log("info", "Registered %s (chart %s)" % (meta(body)["name"], name))
+
+    # --- helm install / upgrade / uninstall of a HelmChart's chart (the real helm, the real chart) ------------
+    def release_secret(self, namespace, name):
+        try:
+            return self.api.read(self.res["secrets"], namespace, "sh.helm.release.v1.%s.v1" % name)[0]
+        except APIError as exc:
+            if exc.code != 404:
+                raise
+            return None
+
+    def install_release(self, chart, digest):
+        name = meta(chart)["name"]
+        target = str(spec(chart).get("targetNamespace") or meta(chart)["namespace"])
+        record = self.release_secret(target, name)
+        if record is not None and meta(record).get("annotations", {}).get(CONFIG_HASH) == digest:
+            return  # installed with this spec
+        archive = chart_archive(chart)
+        if archive is None:
+            return  # K3s's packaged charts: their recorded CRDs only
+        key = "%s/%s" % (meta(chart)["namespace"], name)
+        failed = self.failed_charts.get(key)
+        if failed and failed[0] == digest and utcnow() < failed[1]:
+            return  # failed with this spec: tried again after a while (the install Job's backoff)
+        if not os.path.isfile(archive):
+            self.chart_failed(chart, "chart archive %s is not in the lab's chart directory %s" % (
+                os.path.basename(archive), LAB_CHARTS))
+            return
+        previous = json.loads(base64_text((record or {}).get("data", {}).get(RELEASE_RECORD)) or "[]")
+        try:
+            # helm installs a chart's CRDs first and renders with them served (.Capabilities.APIVersions): a
+            # second render when the chart brings API versions the cluster does not serve yet
+            served = self.api_versions()
+            objects = helm_template(name, archive, target, spec(chart), self.api.version, served)
+            new = crd_api_versions(objects) - served
+            if new:
+                objects = helm_template(name, archive, target, spec(chart), self.api.version, served | new)
+            crds = [obj for obj in objects if obj.get("kind") == "CustomResourceDefinition"]
+            resources = self.api.resources()
+            installed = [self.apply_release_object(obj, name, target, resources) for obj in crds]
+            resources = self.api.resources()  # with the chart's CRDs
+            installed += [self.apply_release_object(obj, name, target, resources)
+                          for obj in sorted(objects, key=install_order) if obj not in crds]
+        except (ChartFailed, APIError) as exc:
+            self.chart_failed(chart, str(exc))
+            return
+        for ref in previous:
+            if ref not in installed:
+                self.delete_ref(ref)
+        body = {"apiVersion": "v1", "kind": "Secret", "type": "helm.sh/release.v1", "metadata": {
+            "name": "sh.helm.release.v1.%s.v1" % name, "namespace": target,
+            "labels": {"owner": "helm", "name": name, "status": "deployed", "version": "1"},
+            "annotations": {CONFIG_HASH: digest, RELEASE_CHART: "%s/%s" % (meta(chart)["namespace"], name)}},
+            "data": {RELEASE_RECORD: b64(json.dumps(installed))}}
+        if record is None:
+            self.api.create(self.res["secrets"], target, body)
+        else:
+            self.api.replace(self.res["secrets"], target, body["metadata"]["name"], None, body)
+        self.log("info", "Installed chart %s (release %s/%s, %d objects)" % (
+            os.path.basename(archive), target, name, len(installed)))
+
+    def api_versions(self):
+        """What helm's .Capabilities.APIVersions holds on a real cluster: every group/version and
+        group/version/Kind the API serves (CRDs included)."""
+        out = set()
+        for (group, version, _plural), res in self.api.resources().items():
+            group_version = "%s/%s" % (group, version) if group else version
+            out.update((group_version, "%s/%s" % (group_version, res.kind)))
+        return out
+
+    def resource_of(self, obj, resources=None):
+        group, _sep, version = obj.get("apiVersion", "").rpartition("/")
+        for (res_group, res_version, _plural), res in (resources or self.api.resources()).items():
+            if res_group == group and res_version == version and res.kind == obj.get("kind"):
+                return res
+        raise ChartFailed("no API serves %s %s" % (obj.get("apiVersion"), obj.get("kind")))
+
+    def apply_release_object(self, obj, release, target, resources):
+        res = self.resource_of(obj, resources)
+        body = copy.deepcopy(obj)
+        metadata = body.setdefault("metadata", {})
+        namespace = (metadata.get("namespace") or target) if res.namespaced else None
+        if namespace:
+            metadata["namespace"] = namespace
+        else:
+            metadata.pop("namespace", None)
+        metadata["labels"] = dict(metadata.get("labels") or {}, **{"app.kubernetes.io/managed-by": "Helm"})
+        metadata["annotations"] = dict(metadata.get("annotations") or {},
+                                       **{RELEASE_NAME: release, RELEASE_NAMESPACE: target})
+        try:
+            self.api.create(res, namespace, body)
+        except APIError as exc:
+            if exc.code != 409:
+                raise
+            current, revision = self.api.read(res, namespace, metadata["name"])
+            body["metadata"]["resourceVersion"] = str(revision)
+            if "status" in current:
+                body["status"] = current["status"]
+            self.api.replace(res, namespace, metadata["name"], None, body)
+        return [obj["apiVersion"], obj["kind"], namespace, metadata["name"]]
+
+    def delete_ref(self, ref):
+        api_version, kind, namespace, name = ref
+        try:
+            res = self.resource_of({"apiVersion": api_version, "kind": kind})
+            self.api.delete(res, namespace, name)
+        except APIError as exc:
+            if exc.code != 404:
+                raise
+        except ChartFailed:
+            pass  # its CRD went first: the object went with it
+
+    def uninstall_releases(self, charts):
+        """helm uninstall of each release whose HelmChart is gone (K3s's helm-delete Job)."""
+        present = {"%s/%s" % (meta(c)["namespace"], meta(c)["name"]) for c in charts}
+        for record in self.items("secrets"):
+            owner = meta(record).get("annotations", {}).get(RELEASE_CHART)
+            if record.get("type") != "helm.sh/release.v1" or not owner or owner in present:
+                continue
+            for ref in reversed(json.loads(base64_text(record.get("data", {}).get(RELEASE_RECORD)) or "[]")):
+                self.delete_ref(ref)
+            self.delete("secrets", record)
+            self.log("info", "Uninstalled release %s/%s (HelmChart %s is gone)" % (
+                meta(record)["namespace"], meta(record)["labels"].get("name"), owner))
+
+    def chart_failed(self, chart, message):
+        self.failed_charts["%s/%s" % (meta(chart)["namespace"], meta(chart)["name"])] = (
+            install_job(chart)["metadata"]["annotations"][CONFIG_HASH], utcnow() + datetime.timedelta(seconds=30))
+        wanted = [{"type": "Failed", "status": "True", "reason": "InstallFailed", "message": message}]
+        if [{k: c.get(k) for k in ("type", "status", "reason", "message")}
+                for c in status(chart).get("conditions") or []] != wanted:
+            self.log("warning", "HelmChart %s/%s: %s" % (meta(chart)["namespace"], meta(chart)["name"], message))
+            self.patch_status("helmcharts", chart, dict(status(chart), conditions=[
+                dict(wanted[0], lastTransitionTime=stamp())]))
 
     def tokens(self, token_secrets, accounts):
         uids = {(meta(sa)["namespace"], meta(sa)["name"]): meta(sa)["uid"] for sa in accounts}
@@ -640,6 +796,92 @@ class Controller:
 def service_account_token():
     """An opaque bearer token (the lab signs nothing; see lab_apiserver.LabAPI.token_user)."""
     return "lab-sa." + secrets.token_urlsafe(32)
+
+
+class Loader(getattr(yaml, "CSafeLoader", yaml.SafeLoader)):  # pylint: disable=too-many-ancestors
+    """YAML as helm's output is read by Kubernetes: a bare `=` is the string it is (YAML 1.1's obsolete "value"
+    type, which PyYAML resolves but cannot construct: CRD schemas hold `enum: [=, ...]`)."""
+
+
+Loader.add_constructor("tag:yaml.org,2002:value", lambda loader, node: loader.construct_scalar(node))
+
+
+class ChartFailed(Exception):
+    """helm could not render the chart, or an object it rendered has no API."""
+
+
+# helm's install order (pkg/release/util/kind_sorter.go InstallOrder), the kinds our charts render
+INSTALL_ORDER = ["PriorityClass", "Namespace", "NetworkPolicy", "ResourceQuota", "LimitRange", "PodSecurityPolicy",
+                 "PodDisruptionBudget", "ServiceAccount", "Secret", "SecretList", "ConfigMap", "StorageClass",
+                 "PersistentVolume", "PersistentVolumeClaim", "CustomResourceDefinition", "ClusterRole",
+                 "ClusterRoleList", "ClusterRoleBinding", "ClusterRoleBindingList", "Role", "RoleList", "RoleBinding",
+                 "RoleBindingList", "Service", "DaemonSet", "Pod", "ReplicationController", "ReplicaSet",
+                 "Deployment", "HorizontalPodAutoscaler", "StatefulSet", "Job", "CronJob", "IngressClass", "Ingress",
+                 "APIService", "MutatingWebhookConfiguration", "ValidatingWebhookConfiguration"]
+
+
+def install_order(obj):
+    """CRDs before everything (helm installs a chart's crds/ first), then helm's order, unknown kinds last."""
+    kind = obj.get("kind")
+    if kind == "CustomResourceDefinition":
+        return (-1, 0)
+    return (0, INSTALL_ORDER.index(kind)) if kind in INSTALL_ORDER else (1, 0)
+
+
+def base64_text(value):
+    import base64
+
+    return base64.b64decode(value).decode() if value else ""
+
+
+def crd_api_versions(objects):
+    """The group/version and group/version/Kind strings the CRDs among `objects` serve."""
+    out = set()
+    for obj in objects:
+        if obj.get("kind") == "CustomResourceDefinition":
+            crd = obj.get("spec") or {}
+            for version in crd.get("versions") or []:
+                if version.get("served", True):
+                    group_version = "%s/%s" % (crd.get("group"), version.get("name"))
+                    out.update((group_version, "%s/%s" % (group_version, (crd.get("names") or {}).get("kind"))))
+    return out
+
+
+def chart_archive(chart):
+    """The archive of the chart a HelmChart names in the lab's chart directory (CHART-VERSION.tgz), or None for
+    K3s's packaged charts (spec.chart a URL of the server's static charts)."""
+    ref = str(spec(chart).get("chart") or "")
+    if ref.endswith(".tgz"):
+        return None
+    version = str(spec(chart).get("version") or "")
+    return os.path.join(LAB_CHARTS, "%s-%s.tgz" % (ref, version))
+
+
+def helm_template(release, archive, namespace, chart_spec, kube_version, api_versions):
+    """The objects `helm install` creates (hooks left out), rendered by the real helm."""
+    with tempfile.TemporaryDirectory() as home:
+        values = os.path.join(home, "values.yaml")
+        with open(values, "w", encoding="utf-8") as handle:
+            handle.write(str(chart_spec.get("valuesContent") or ""))
+        cmd = [LAB_HELM, "template", release, archive, "--namespace", namespace, "--values", values,
+               "--include-crds", "--no-hooks", "--kube-version", kube_version.split("+")[0]]
+        for key, value in sorted((chart_spec.get("set") or {}).items()):
+            cmd += ["--set-string" if isinstance(value, str) else "--set", "%s=%s" % (key, value)]
+        for api in sorted(api_versions):
+            cmd += ["--api-versions", api]
+        env = dict(os.environ, **{name: os.path.join(home, name.lower())
+                                  for name in ("HELM_CACHE_HOME", "HELM_CONFIG_HOME", "HELM_DATA_HOME")})
+        try:
+            proc = subprocess.run(cmd, capture_output=True, text=True, env=env, check=False, timeout=300)
+        except (OSError, subprocess.TimeoutExpired) as exc:
+            raise ChartFailed("helm template %s: %s" % (os.path.basename(archive), exc)) from exc
+    if proc.returncode != 0:
+        raise ChartFailed("helm template %s failed: %s" % (os.path.basename(archive), proc.stderr.strip()[-2000:]))
+    objects = []
+    for doc in yaml.load_all(proc.stdout, Loader=Loader):
+        if isinstance(doc, dict):
+            objects += doc.get("items") or [] if doc.get("kind") == "List" else [doc]
+    return objects
 
 
 def chart_crds():

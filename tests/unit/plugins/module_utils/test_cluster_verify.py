@@ -132,3 +132,38 @@ def test_a_skipped_check_says_why_and_is_never_run():
 def test_skip_names_one_check_not_its_neighbours():
     results = v.verify(Reader(), ["kube-system", "infra"], expected_nodes=1, skip={"pods infra": "why"})
     assert [r["status"] for r in results[:3]] == ["PASS", "PASS", "SKIP"]
+
+
+def _svc(namespace, labels):
+    return {"metadata": {"name": "svc", "namespace": namespace, "labels": labels}}
+
+
+def _monitor(name, selector, namespace="monitoring", namespaces=None):
+    spec = {"selector": selector}
+    if namespaces is not None:
+        spec["namespaceSelector"] = namespaces
+    return {"metadata": {"name": name, "namespace": namespace}, "spec": spec}
+
+
+def test_every_service_monitor_must_select_a_service():
+    services = [_svc("monitoring", {"app": "grafana"}), _svc("ml", {"app.kubernetes.io/name": "vllm", "tier": "gpu"})]
+    monitors = [
+        _monitor("grafana", {"matchLabels": {"app": "grafana"}}),
+        _monitor("vllm", {"matchLabels": {"app.kubernetes.io/name": "vllm"}}, namespaces={"matchNames": ["ml"]}),
+        _monitor("any", {"matchExpressions": [{"key": "tier", "operator": "In", "values": ["gpu"]}]},
+                 namespaces={"any": True}),
+    ]
+    assert v.check_service_monitors(monitors, services)["status"] == v.PASS
+    wrong = monitors + [
+        _monitor("own-namespace-only", {"matchLabels": {"app.kubernetes.io/name": "vllm"}}),  # vLLM is in ml
+        _monitor("not-in", {"matchExpressions": [{"key": "tier", "operator": "NotIn", "values": ["gpu"]},
+                                                 {"key": "tier", "operator": "Exists"}]}, namespaces={"any": True}),
+    ]
+    result = v.check_service_monitors(wrong, services)
+    assert result["status"] == v.FAIL
+    assert result["detail"] == "select no Service, so nothing is scraped: monitoring/not-in, monitoring/own-namespace-only"
+
+
+def test_service_monitors_without_the_api_or_any_monitor_fail():
+    assert "is not served" in v.check_service_monitors(None, [])["detail"]
+    assert v.check_service_monitors([], [])["status"] == v.FAIL
