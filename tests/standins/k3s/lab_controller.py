@@ -634,7 +634,7 @@ class Controller:
         if failed and failed[0] == digest and utcnow() < failed[1]:
             return  # failed with this spec: tried again after a while (the install Job's backoff)
         if not os.path.isfile(archive):
-            self.chart_failed(chart, "chart archive %s is not in the lab's chart directory %s" % (
+            self.chart_failed(chart, digest, "chart archive %s is not in the lab's chart directory %s" % (
                 os.path.basename(archive), LAB_CHARTS))
             return
         previous = json.loads(base64_text((record or {}).get("data", {}).get(RELEASE_RECORD)) or "[]")
@@ -647,13 +647,14 @@ class Controller:
             if new:
                 objects = helm_template(name, archive, target, spec(chart), self.api.version, served | new)
             crds = [obj for obj in objects if obj.get("kind") == "CustomResourceDefinition"]
+            others = [obj for obj in objects if obj.get("kind") != "CustomResourceDefinition"]
             resources = self.api.resources()
             installed = [self.apply_release_object(obj, name, target, resources) for obj in crds]
             resources = self.api.resources()  # with the chart's CRDs
             installed += [self.apply_release_object(obj, name, target, resources)
-                          for obj in sorted(objects, key=install_order) if obj not in crds]
+                          for obj in sorted(others, key=install_order)]
         except (ChartFailed, APIError) as exc:
-            self.chart_failed(chart, str(exc))
+            self.chart_failed(chart, digest, str(exc))
             return
         for ref in previous:
             if ref not in installed:
@@ -734,9 +735,9 @@ class Controller:
             self.log("info", "Uninstalled release %s/%s (HelmChart %s is gone)" % (
                 meta(record)["namespace"], meta(record)["labels"].get("name"), owner))
 
-    def chart_failed(self, chart, message):
+    def chart_failed(self, chart, digest, message):
         self.failed_charts["%s/%s" % (meta(chart)["namespace"], meta(chart)["name"])] = (
-            install_job(chart)["metadata"]["annotations"][CONFIG_HASH], utcnow() + datetime.timedelta(seconds=30))
+            digest, utcnow() + datetime.timedelta(seconds=30))
         wanted = [{"type": "Failed", "status": "True", "reason": "InstallFailed", "message": message}]
         if [{k: c.get(k) for k in ("type", "status", "reason", "message")}
                 for c in status(chart).get("conditions") or []] != wanted:
