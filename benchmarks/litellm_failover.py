@@ -22,8 +22,7 @@ ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, os.path.join(ROOT, ".cache", "collections"))
 sys.path.insert(0, os.path.join(ROOT, "tests", "integration"))
 
-from support.litellm_proxy import Proxy, defaults_config, litellm_bin  # noqa: E402
-from support.llm_backends import Gpu, OllamaCompatible, OpenAICompatible  # noqa: E402
+from support.litellm_proxy import litellm_bin, three_tiers  # noqa: E402
 
 SEQUENCE = ["gaming", "ml", "r1", "ml", "gaming", "r1", "gaming", "ml"]
 GOAL_SECONDS = 0.100
@@ -37,50 +36,31 @@ def version():
                           capture_output=True, text=True, check=True).stdout.strip()
 
 
-def tiers(workdir, vllm_timeout=None):
-    gpu, ollama, cloud = Gpu(), OllamaCompatible("ollama").start(), OpenAICompatible("cloud").start()
-    config = defaults_config("http://127.0.0.1:%d/v1" % gpu.port, "http://127.0.0.1:%d" % ollama.port,
-                             "http://127.0.0.1:%d/v1" % cloud.port, vllm_timeout=vllm_timeout)
-    return gpu, (ollama, cloud), Proxy(config, workdir)
-
-
 def switches(runs, workdir):
-    gpu, others, proxy = tiers(workdir)
     rows = []
-    try:
-        with proxy:
-            for _warm in range(3):
-                proxy.ask("vllm-qwen")
-                proxy.ask("ollama-qwen")
-            baseline = {"vllm": statistics.median(proxy.ask("vllm-qwen")[1] for _run in range(runs)),
-                        "ollama": statistics.median(proxy.ask("ollama-qwen")[1] for _run in range(runs))}
-            previous = "ml"
-            for mode in SEQUENCE:
-                gpu.switch(mode)
-                content, first = proxy.ask("vllm-qwen")
-                later = statistics.median(proxy.ask("vllm-qwen")[1] for _run in range(runs))
-                tier = content.replace("served by ", "")
-                rows.append(("%s -> %s" % (previous, mode), tier, first - baseline[tier], later - baseline[tier],
-                             baseline[tier]))
-                previous = mode
-    finally:
-        gpu.stop()
-        for backend in others:
-            backend.stop()
+    with three_tiers(workdir) as (proxy, gpu, _ollama, _config):
+        for _warm in range(3):
+            proxy.ask("vllm-qwen")
+            proxy.ask("ollama-qwen")
+        baseline = {"vllm": statistics.median(proxy.ask("vllm-qwen")[1] for _run in range(runs)),
+                    "ollama": statistics.median(proxy.ask("ollama-qwen")[1] for _run in range(runs))}
+        previous = "ml"
+        for mode in SEQUENCE:
+            gpu.switch(mode)
+            content, first = proxy.ask("vllm-qwen")
+            later = statistics.median(proxy.ask("vllm-qwen")[1] for _run in range(runs))
+            tier = content.replace("served by ", "")
+            rows.append(("%s -> %s" % (previous, mode), tier, first - baseline[tier], later - baseline[tier],
+                         baseline[tier]))
+            previous = mode
     return rows
 
 
 def hung(hang_timeout, workdir):
-    gpu, others, proxy = tiers(workdir, vllm_timeout=hang_timeout)
-    try:
-        with proxy:
-            proxy.ask("vllm-qwen")
-            gpu.switch("hung")
-            content, seconds = proxy.ask("vllm-qwen", timeout=hang_timeout * 10)
-    finally:
-        gpu.stop()
-        for backend in others:
-            backend.stop()
+    with three_tiers(workdir, vllm_timeout=hang_timeout) as (proxy, gpu, _ollama, _config):
+        proxy.ask("vllm-qwen")
+        gpu.switch("hung")
+        content, seconds = proxy.ask("vllm-qwen", timeout=hang_timeout * 10)
     return content.replace("served by ", ""), seconds
 
 

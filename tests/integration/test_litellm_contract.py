@@ -11,39 +11,23 @@ Runs on the LiteLLM of `litellm_version` (make test) and on the newest release t
 """
 
 import concurrent.futures
-import contextlib
 import os
 import subprocess
 import threading
 
 import pytest
-import yaml
 from support import HANG_GUARD_SECONDS
-from support.litellm_proxy import Proxy, defaults_config, litellm_bin, role_defaults
-from support.llm_backends import SERVES, Gpu, OllamaCompatible, OpenAICompatible
+from support.litellm_proxy import litellm_bin, role_defaults, three_tiers
+from support.llm_backends import SERVES
 
 from ansible_collections.homelab.platform.plugins.module_utils import litellm_config as core
 
 TIER_OF = {"vllm-qwen": "vllm", "ollama-qwen": "ollama", "openai-gpt4o": "cloud"}
 
 
-@contextlib.contextmanager
-def running(workdir, vllm_timeout=None):
-    gpu, ollama, cloud = Gpu(), OllamaCompatible("ollama").start(), OpenAICompatible("cloud").start()
-    config = defaults_config("http://127.0.0.1:%d/v1" % gpu.port, "http://127.0.0.1:%d" % ollama.port,
-                             "http://127.0.0.1:%d/v1" % cloud.port, vllm_timeout=vllm_timeout)
-    try:
-        with Proxy(config, workdir) as proxy:
-            yield proxy, gpu, ollama, yaml.safe_load(config)
-    finally:
-        gpu.stop()
-        ollama.stop()
-        cloud.stop()
-
-
 @pytest.fixture(name="tiers")
 def fixture_tiers(tmp_path):
-    with running(str(tmp_path)) as tiers:
+    with three_tiers(str(tmp_path)) as tiers:
         yield tiers
 
 
@@ -82,7 +66,7 @@ def test_each_request_is_answered_by_the_tier_the_mode_implies(tiers):
 
 def test_a_hung_vllm_costs_its_timeout_and_still_ends_at_ollama(tmp_path):
     # The vLLM tier's timeout (30 s in the defaults, 3 s here) bounds the wait; Ollama answers, not the cloud.
-    with running(str(tmp_path), vllm_timeout=3) as (proxy, gpu, _ollama, _config):
+    with three_tiers(str(tmp_path), vllm_timeout=3) as (proxy, gpu, _ollama, _config):
         gpu.switch("hung")
         assert answered_by(proxy) == "ollama"
         assert answered_by(proxy) == "ollama"

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import socket
@@ -106,3 +107,21 @@ def defaults_config(vllm_url, ollama_url, cloud_url, vllm_timeout=None):
         aliases[alias] = spec
     return core.rendered(aliases, defaults["litellm_fallbacks"], defaults["litellm_router_settings"],
                          defaults["litellm_litellm_settings"], defaults["litellm_general_settings"])["config"]
+
+
+@contextlib.contextmanager
+def three_tiers(workdir, vllm_timeout=None):
+    """The real proxy on the role's default config with the three tiers as local test backends: yields
+    (proxy, gpu, ollama, config) where gpu puts vLLM in the state each gpu-mode leaves it (llm_backends.Gpu)."""
+    from .llm_backends import Gpu, OllamaCompatible, OpenAICompatible
+
+    gpu, ollama, cloud = Gpu(), OllamaCompatible("ollama").start(), OpenAICompatible("cloud").start()
+    config = defaults_config("http://127.0.0.1:%d/v1" % gpu.port, "http://127.0.0.1:%d" % ollama.port,
+                             "http://127.0.0.1:%d/v1" % cloud.port, vllm_timeout=vllm_timeout)
+    try:
+        with Proxy(config, workdir) as proxy:
+            yield proxy, gpu, ollama, yaml.safe_load(config)
+    finally:
+        gpu.stop()
+        ollama.stop()
+        cloud.stop()
