@@ -247,9 +247,18 @@ def env_of(workload):
     return {e["name"]: e.get("value") for c in spec["containers"] for e in c.get("env", [])}
 
 
-def test_the_inventorys_namespaces_are_followed_with_the_checks_on(tmp_path):
-    proc = render(tmp_path, "-e", json.dumps(dict(MOVED.values())))
+@pytest.fixture(scope="module")
+def moved(tmp_path_factory):
+    """One render with every namespace moved (MOVED) and every home-lab-wide name and port changed (RENAMED), with the
+    checks on: each value must reach its owner and every consumer, whatever else the inventory changed."""
+    out = tmp_path_factory.mktemp("moved")
+    proc = render(out, "-e", json.dumps(dict(dict(MOVED.values()), **RENAMED)))
     assert proc.returncode == 0, proc.stdout[-3000:]
+    return out
+
+
+def test_the_inventorys_namespaces_are_followed_with_the_checks_on(moved):
+    tmp_path = moved
     elsewhere = {"gpu_mode/rbac-litellm.yaml": MOVED["litellm"][1]}  # gpu-mode's reader Role lives with LiteLLM
     for role, (variable, moved_to) in MOVED.items():
         files = glob.glob(os.path.join(str(tmp_path), role, "*.yaml"))
@@ -267,15 +276,15 @@ def test_the_inventorys_namespaces_are_followed_with_the_checks_on(tmp_path):
     assert binding["subjects"] == [{"kind": "ServiceAccount", "name": "gpu-mode-switcher", "namespace": "gpu"}]
     # ... and every role pointing at a moved app follows it
     objects = objects_of(tmp_path)
-    litellm = "http://litellm.llm.svc.cluster.local:4000/v1"
+    litellm = "http://litellm-api.llm.svc.cluster.local:4400/v1"
     assert env_of(objects[("Deployment", "open-webui-server")])["OPENAI_API_BASE_URL"] == litellm
     assert env_of(objects[("Deployment", "paperless-ai-server")])["CUSTOM_BASE_URL"] == litellm
-    config = yaml.safe_load(objects[("ConfigMap", "litellm-config")]["data"]["config.yaml"])
+    config = yaml.safe_load(objects[("ConfigMap", "litellm-settings")]["data"]["config.yaml"])
     bases = {model["model_name"]: model["litellm_params"].get("api_base") for model in config["model_list"]}
-    assert bases["vllm-qwen"] == bases["vllm-r1"] == "http://vllm-api.gpu.svc.cluster.local:8000/v1"
-    assert bases["ollama-qwen"] == "http://ollama.llm.svc.cluster.local:11434"
-    assert env_of(objects[("Deployment", "n8n-server")])["DB_POSTGRESDB_HOST"] == "postgres.db.svc.cluster.local"
-    assert env_of(objects[("Deployment", "paperless-server")])["PAPERLESS_DBHOST"] == "postgres.db.svc.cluster.local"
+    assert bases["vllm-qwen"] == bases["vllm-r1"] == "http://vllm-openai.gpu.svc.cluster.local:8800/v1"
+    assert bases["ollama-qwen"] == "http://ollama-api.llm.svc.cluster.local:11500"
+    assert env_of(objects[("Deployment", "n8n-server")])["DB_POSTGRESDB_HOST"] == "postgres-db.db.svc.cluster.local"
+    assert env_of(objects[("Deployment", "paperless-server")])["PAPERLESS_DBHOST"] == "postgres-db.db.svc.cluster.local"
     values = yaml.safe_load(objects[("HelmChart", "kube-prometheus-stack")]["spec"]["valuesContent"])
     targets = {job["job_name"]: job["static_configs"][0]["targets"]
                for job in values["prometheus"]["prometheusSpec"]["additionalScrapeConfigs"]}
@@ -291,9 +300,8 @@ RENAMED = {"homelab_storage_class": "shared-nfs", "homelab_postgres_service": "p
            "homelab_litellm_port": 4400, "homelab_litellm_configmap": "litellm-settings"}
 
 
-def test_every_home_lab_wide_value_reaches_its_owner_and_its_consumers_with_the_checks_on(tmp_path):
-    proc = render(tmp_path, "-e", json.dumps(RENAMED))
-    assert proc.returncode == 0, proc.stdout[-3000:]
+def test_every_home_lab_wide_value_reaches_its_owner_and_its_consumers_with_the_checks_on(moved):
+    tmp_path = moved
     texts = {os.path.relpath(p, str(tmp_path)): open(p, encoding="utf-8").read()
              for p in glob.glob(os.path.join(str(tmp_path), "*", "*.yaml"))}
     assert not [name for name, text in texts.items() if "nfs-client" in text]
@@ -314,17 +322,17 @@ def test_every_home_lab_wide_value_reaches_its_owner_and_its_consumers_with_the_
     assert objects[("Role", "litellm-gpu-mode-reader")]["rules"][0]["resourceNames"] == ["litellm-settings"]
     proxy = objects[("Deployment", "litellm-proxy")]["spec"]["template"]["spec"]
     assert proxy["volumes"] == [{"name": "config", "configMap": {"name": "litellm-settings"}}]
-    litellm = "http://litellm-api.ml.svc.cluster.local:4400/v1"
+    litellm = "http://litellm-api.llm.svc.cluster.local:4400/v1"
     assert env_of(objects[("Deployment", "open-webui-server")])["OPENAI_API_BASE_URL"] == litellm
     assert env_of(objects[("Deployment", "paperless-ai-server")])["CUSTOM_BASE_URL"] == litellm
     config = yaml.safe_load(objects[("ConfigMap", "litellm-settings")]["data"]["config.yaml"])
     bases = {model["model_name"]: model["litellm_params"].get("api_base") for model in config["model_list"]}
-    assert bases["vllm-qwen"] == "http://vllm-openai.ml.svc.cluster.local:8800/v1"
-    assert bases["ollama-qwen"] == "http://ollama-api.ml.svc.cluster.local:11500"
+    assert bases["vllm-qwen"] == "http://vllm-openai.gpu.svc.cluster.local:8800/v1"
+    assert bases["ollama-qwen"] == "http://ollama-api.llm.svc.cluster.local:11500"
     assert env_of(objects[("Job", next(n for k, n in objects if k == "Job" and n.startswith("ollama-pull")))])[
-        "OLLAMA_HOST"] == "http://ollama-api.ml.svc.cluster.local:11500"
-    assert env_of(objects[("Deployment", "n8n-server")])["DB_POSTGRESDB_HOST"] == "postgres-db.data.svc.cluster.local"
-    assert env_of(objects[("Deployment", "paperless-server")])["PAPERLESS_DBHOST"] == "postgres-db.data.svc.cluster.local"
+        "OLLAMA_HOST"] == "http://ollama-api.llm.svc.cluster.local:11500"
+    assert env_of(objects[("Deployment", "n8n-server")])["DB_POSTGRESDB_HOST"] == "postgres-db.db.svc.cluster.local"
+    assert env_of(objects[("Deployment", "paperless-server")])["PAPERLESS_DBHOST"] == "postgres-db.db.svc.cluster.local"
     values = yaml.safe_load(objects[("HelmChart", "kube-prometheus-stack")]["spec"]["valuesContent"])
     vllm_monitor = next(mon for mon in values["prometheus"]["additionalServiceMonitors"] if mon["name"] == "vllm")
     assert vllm_monitor["selector"]["matchLabels"].items() <= objects[("Service", "vllm-openai")]["metadata"]["labels"].items()

@@ -3,6 +3,7 @@
 import ast
 import glob
 import os
+import re
 
 import yaml
 
@@ -62,3 +63,62 @@ def test_execution_environment_installs_the_tarball_of_this_version():
     with open(os.path.join(ROOT, "requirements.txt"), encoding="utf-8") as handle:
         core_pin = [line.strip() for line in handle if line.startswith("ansible-core==")]
     assert ee["dependencies"]["ansible_core"]["package_pip"] == core_pin[0]
+
+
+# Role options a user may leave unset, each meaning something of its own (described in the spec): no default.
+UNSET_BY_DESIGN = {
+    "homelab_domain": "the inventory sets it; the roles that serve under it require it",
+    "homelab_lan_cidr": "a host variable, only for hosts on a LAN",
+    "homelab_kubeconfig": "unset: kubernetes.core's own default kubeconfig",
+    "homelab_kube_context": "unset: the kubeconfig's current context",
+    "k3s_token_new": "token_rotate's new token: the playbook asks for it",
+}
+
+
+def role_specs():
+    """(role, entry point, option, option spec, the role's defaults/main.yml) of every role option."""
+    for path in sorted(glob.glob(os.path.join(ROOT, "roles", "*", "meta", "argument_specs.yml"))):
+        role = path.split(os.sep)[-3]
+        defaults_path = os.path.join(ROOT, "roles", role, "defaults", "main.yml")
+        defaults = {}
+        if os.path.exists(defaults_path):
+            with open(defaults_path, encoding="utf-8") as handle:
+                defaults = yaml.safe_load(handle) or {}
+        with open(path, encoding="utf-8") as handle:
+            entries = yaml.safe_load(handle)["argument_specs"]
+        for entry, spec in entries.items():
+            yield role, entry, None, spec, defaults
+            for option, option_spec in (spec.get("options") or {}).items():
+                yield role, entry, option, option_spec, defaults
+
+
+def computed(spec, value):
+    """A default defaults/main.yml computes (a template) for a bool, int, list or dict: the spec cannot state it as a
+    value of its type (antsibull-docs refuses it), its description says where it comes from."""
+    return isinstance(value, str) and "{{" in value and spec.get("type", "str") not in ("str", "raw", "path")
+
+
+def test_every_role_option_states_its_default_in_the_spec_as_defaults_main_sets_it():
+    """ansible-doc -t role shows the spec: its default is the value defaults/main.yml gives the variable."""
+    wrong = []
+    for role, entry, option, spec, defaults in role_specs():
+        if option is None or spec.get("required"):
+            continue
+        if option in defaults and computed(spec, defaults[option]):
+            if "default" in spec or not re.search(r"default|derived|detected", str(spec.get("description"))):
+                wrong.append("%s %s %s: a computed default, not in the spec, named in the description" % (
+                    role, entry, option))
+        elif option in defaults and spec.get("default", object()) != defaults[option]:
+            wrong.append("%s %s %s: spec default %r, defaults/main.yml %r" % (
+                role, entry, option, spec.get("default"), defaults[option]))
+        elif option not in defaults and "default" not in spec and option not in UNSET_BY_DESIGN:
+            wrong.append("%s %s %s: no default in the spec or defaults/main.yml, not required" % (role, entry, option))
+    assert wrong == []
+
+
+def test_every_role_entry_point_and_option_has_a_version_added_of_this_collection():
+    current = version_tuple(galaxy_version())
+    wrong = ["%s %s %s: %r" % (role, entry, option or "", spec.get("version_added"))
+             for role, entry, option, spec, unused in role_specs()
+             if not spec.get("version_added") or version_tuple(spec["version_added"]) > current]
+    assert wrong == []

@@ -36,6 +36,7 @@ def rendered_objects():
     return objects
 
 
+@pytest.mark.skipif(SCENARIO != "default", reason="the same objects from the same roles: checked in the default scenario")
 def test_every_object_the_epics_render_is_in_the_api(dynamic):
     objects = rendered_objects()
     assert len(objects) > 50  # every platform role rendered something

@@ -177,6 +177,7 @@ def test_a_different_token_is_refused_and_changes_nothing():
     assert {n: host(n).file("/etc/rancher/k3s/token").content_string for n in ALL} == files
 
 
+@default_only
 def test_a_new_pod_range_on_the_running_cluster_is_refused_and_changes_nothing():
     """Issue 36: cluster-cidr changed on a bootstrapped cluster rewrote config.yaml and restarted K3s; K3s fixes it at
     creation (CriticalControlArgs). Refused before any file is written, naming the procedure that does change it."""
