@@ -1,0 +1,53 @@
+#!/usr/bin/env bash
+# The collection under the oldest ansible-core it claims (meta/runtime.yml's requires_ansible) and the newest
+# release this Python installs, each in a venv of its own (.cache/compat): the tarball `make build` wrote,
+# installed into an empty collections path as a Galaxy user installs it, runs `--syntax-check` of every playbook
+# by its FQCN, and the unit tests pass.
+#
+#   tests/compat.sh            both versions
+#   tests/compat.sh 2.17.0     one version ("newest": the newest the package index has for this Python)
+#
+# The collections it depends on (community.general, kubernetes.core) come from the `ansible` package of the
+# main venv (make venv): no Galaxy server is needed.
+set -euo pipefail
+root="$(cd "$(dirname "$0")/.." && pwd)"
+cd "$root"
+python="${PYTHON:-python3}"
+oldest="$(sed -n 's/^requires_ansible: *">=\([0-9][0-9.]*\)".*/\1/p' meta/runtime.yml)"
+[ -n "$oldest" ] || { echo "no requires_ansible \">=X.Y.Z\" in meta/runtime.yml" >&2; exit 1; }
+versions=("$@")
+[ ${#versions[@]} -gt 0 ] || versions=("$oldest" newest)
+tarball="$(ls .cache/build/homelab-platform-*.tar.gz 2>/dev/null | head -1)"
+[ -n "$tarball" ] || { echo "no tarball in .cache/build: make build" >&2; exit 1; }
+deps="$(.venv/bin/python -c 'import sysconfig; print(sysconfig.get_paths()["purelib"])')"
+# the unit tests' libraries, at the pins of requirements.txt (one place for every pin)
+grep -E '^(jinja2|netaddr|kubernetes|kubernetes-validate|PyYAML|pytest|kmock|pytest-asyncio)==' requirements.txt \
+  >.cache/compat-requirements.txt
+playbooks=()
+for book in playbooks/*.yml; do
+  name="$(basename "$book" .yml)"
+  playbooks+=("homelab.platform.$name")
+done
+
+for version in "${versions[@]}"; do
+  venv=".cache/compat/ansible-core-$version"
+  if [ ! -e "$venv/.installed" ]; then
+    rm -rf "$venv"
+    "$python" -m venv "$venv"
+    spec="ansible-core==$version"
+    [ "$version" != newest ] || spec="ansible-core"
+    "$venv/bin/pip" install -q "$spec" -r .cache/compat-requirements.txt
+    touch "$venv/.installed"
+  fi
+  echo "== $("$venv/bin/ansible" --version | head -1)"
+  installed="$(mktemp -d)"
+  trap 'rm -rf "$installed"' EXIT
+  ANSIBLE_COLLECTIONS_PATH="$installed" "$venv/bin/ansible-galaxy" collection install --no-deps --offline --force \
+    -p "$installed" "$tarball" >/dev/null
+  ANSIBLE_COLLECTIONS_PATH="$installed:$deps" ANSIBLE_COLLECTIONS_SCAN_SYS_PATH=false \
+    "$venv/bin/ansible-playbook" -i localhost, --syntax-check "${playbooks[@]}" >/dev/null
+  echo "syntax-check of ${#playbooks[@]} playbooks from the installed tarball: ok"
+  rm -rf "$installed"
+  trap - EXIT
+  "$venv/bin/python" -m pytest -q -p no:cacheprovider tests/unit
+done
