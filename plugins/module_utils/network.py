@@ -106,7 +106,7 @@ def _cluster_dns_problems(cluster_dns, service_cidr):
 
 
 def preflight(lans=None, routes=None, cluster_cidr=None, service_cidr=None, metallb_pools=None,
-              tailnet=TAILNET_V4, extra=None, cluster_dns=None):
+              tailnet=TAILNET_V4, extra=None, cluster_dns=None, addresses=None):
     """Problems with a home-lab's address plan; an empty list means it is sound.
 
     lans: host -> its LAN CIDR. Hosts sharing a LAN are one network.
@@ -116,6 +116,9 @@ def preflight(lans=None, routes=None, cluster_cidr=None, service_cidr=None, meta
     extra: name -> CIDR of other networks that must not overlap anything.
     cluster_dns: K3s's cluster-dns, an address of service_cidr that Kubernetes has not reserved (its first
         address is the Service `kubernetes`).
+    addresses: host -> the address Ansible reaches it at (ansible_host; empty: the host's name). Those that are IP
+        addresses inside the host's LAN are its LAN address: no MetalLB pool may hold one (MetalLB would answer
+        ARP for a node's own address) and no two hosts may share one. Others (names, tailnet addresses) are left.
     Hosts may share a LAN; the pod range, the service range, the tailnet and `extra` share their range with nothing.
     """
     problems = []
@@ -158,6 +161,21 @@ def preflight(lans=None, routes=None, cluster_cidr=None, service_cidr=None, meta
     if cluster_dns:
         problems += _cluster_dns_problems(cluster_dns, service_cidr)
 
+    lan_addresses = {}  # host -> its LAN address
+    for host, address in sorted((addresses or {}).items()):
+        try:
+            ip = netaddr.IPAddress(str(address or host))
+        except (netaddr.AddrFormatError, ValueError, TypeError):
+            continue
+        if host in lans and ip in to_set(lans[host]):
+            lan_addresses[host] = ip
+    holders = {}
+    for host, ip in sorted(lan_addresses.items()):
+        holders.setdefault(ip, []).append(host)
+    for ip, hosts in sorted(holders.items()):
+        if len(hosts) > 1:
+            problems.append("%s have the same LAN address %s: each node needs its own" % (" and ".join(hosts), ip))
+
     for pool, spec in sorted((metallb_pools or {}).items()):
         if not isinstance(spec, dict) or "addresses" not in spec:
             raise NetworkError("MetalLB pool %s: expected a dict with 'addresses' (and 'lan')" % pool)
@@ -170,4 +188,9 @@ def preflight(lans=None, routes=None, cluster_cidr=None, service_cidr=None, meta
                 continue
             if pool_set & to_set(cidr):
                 problems.append("MetalLB pool %s (%s) overlaps %s (%s)" % (pool, spec["addresses"], " / ".join(desc), cidr))
+        for host, ip in sorted(lan_addresses.items()):
+            if ip in pool_set:
+                problems.append("MetalLB pool %s (%s) holds %s, the LAN address of %s: MetalLB would hand a node's own "
+                                "address to a Service and answer ARP for it; leave the nodes' addresses out of the pool"
+                                % (pool, spec["addresses"], ip, host))
     return problems

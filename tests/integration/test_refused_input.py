@@ -47,6 +47,10 @@ CASES = {
     "MetalLB pool outside its LAN": ({"metallb_address_pools": {"default": {"addresses": "10.0.0.1-10.0.0.9",
                                                                             "lan": "192.168.2.0/24"}}},
                                      "MetalLB pool default (10.0.0.1-10.0.0.9) is outside its node's LAN"),
+    # the example inventory's k3s-master is at 192.168.2.20 (ansible_host, inside its LAN)
+    "MetalLB pool holding a node's address": (
+        {"metallb_address_pools": {"default": {"addresses": "192.168.2.10-192.168.2.29", "lan": "192.168.2.0/24"}}},
+        "holds 192.168.2.20, the LAN address of k3s-master"),
 }
 
 

@@ -91,6 +91,31 @@ def test_preflight_pool_overlapping_pods():
     assert "MetalLB pool p (192.168.2.200-192.168.2.210) overlaps K3s cluster-cidr (192.168.2.128/25)" in problems
 
 
+def test_preflight_refuses_a_pool_holding_a_nodes_lan_address_and_two_nodes_on_one_address():
+    problems = core.preflight(
+        lans={"a": "192.168.2.0/24", "b": "192.168.2.0/24", "c": "192.168.2.0/24", "d": "192.168.2.0/24"},
+        addresses={"a": "192.168.2.105", "b": "192.168.2.10", "c": "192.168.2.10", "d": ""},
+        metallb_pools={"p": {"addresses": "192.168.2.100-192.168.2.120", "lan": "192.168.2.0/24"}},
+    )
+    assert problems == [
+        "b and c have the same LAN address 192.168.2.10: each node needs its own",
+        "MetalLB pool p (192.168.2.100-192.168.2.120) holds 192.168.2.105, the LAN address of a: MetalLB would hand a "
+        "node's own address to a Service and answer ARP for it; leave the nodes' addresses out of the pool"]
+
+
+def test_preflight_leaves_addresses_that_are_names_or_outside_the_hosts_lan():
+    """A host reached by name, by its tailnet address, or with no LAN given: its LAN address is not known."""
+    assert core.preflight(
+        lans={"a": "192.168.2.0/24", "b": "192.168.2.0/24"},
+        addresses={"a": "k3s-master.lan", "b": "100.64.0.11", "c": "192.168.2.110", "192.168.2.111": ""},
+        metallb_pools={"p": {"addresses": "192.168.2.100-192.168.2.120", "lan": "192.168.2.0/24"}},
+    ) == []
+    # a host named by its address (no ansible_host) is at that address
+    assert core.preflight(lans={"192.168.2.111": "192.168.2.0/24"}, addresses={"192.168.2.111": ""},
+                          metallb_pools={"p": {"addresses": "192.168.2.100-192.168.2.120", "lan": "192.168.2.0/24"}}
+                          )[0].startswith("MetalLB pool p (192.168.2.100-192.168.2.120) holds 192.168.2.111")
+
+
 def test_preflight_route_of_other_lan_conflict():
     problems = core.preflight(lans={"a": "192.168.2.0/24", "b": "192.168.0.0/24"}, routes={"b": ["192.168.2.0/23"]})
     assert problems == ["LAN of a (192.168.2.0/24) overlaps route advertised by b (192.168.2.0/23)"]
