@@ -169,7 +169,7 @@ lab-verify-%: deps
 	molecule verify -s $*; rc=$$?; molecule cleanup -s $*; molecule destroy -s $*; exit $$rc
 
 # Everything; what needs no lab (integration, lint, sanity, ee) runs while Molecule builds a scenario's lab: its
-# create, prepare and converge wait on packages and on K3s with a third of 2 cores idle (measured in docs/lab.md).
+# create, prepare and converge wait on packages and on K3s (docs/lab.md has what it saves: most beside the ha build).
 # Never during a scenario's verify, whose tests drive the lab. Each target's output is printed whole when it ends.
 test: unit
 	$(MAKE) --no-print-directory -j2 --output-sync=target lab-up-default integration
