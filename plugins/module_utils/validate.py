@@ -66,7 +66,9 @@ PREFIXES = ("homelab", "cert_manager", "dev_containers", "dev_proxy", "gitea", "
 # variables whose kind their name's suffix does not say (or says wrongly: k3s_*_retention are counts)
 NAMED = {"k3s_version": "k3s_version", "tailscale_version": "version", "litellm_version": "version",
          "monitoring_retention": "duration", "monitoring_log_retention": "duration",
-         "paperless_ai_scan_interval": "schedule", "tailscale_hostname": "hostname"}
+         "paperless_ai_scan_interval": "schedule", "tailscale_hostname": "hostname",
+         # the Node's name when a user sets it: K3s registers the Node under it (a DNS-1123 subdomain, as any object)
+         "k3s_node_name": "name"}
 
 
 class ValidationError(ValueError):

@@ -34,6 +34,7 @@ CASES = {
     "k3s version": ({"k3s_version": "1.34.3"}, "k3s_version: '1.34.3' is not a K3s release tag"),
     "timeout": ({"k3s_ready_timeout": "5m"}, "k3s_ready_timeout: '5m' is not a whole number of seconds"),
     "host name": ({"tailscale_hostname": "gpu_box"}, "tailscale_hostname: 'gpu_box' is not a host name"),
+    "Node name": ({"k3s_node_name": "GPU_Box"}, "k3s_node_name: 'GPU_Box' is not an object name"),
     "CIDR": ({"k3s_server_config": {"cluster-cidr": "10.42.0.0/99"}},
              "K3s cluster-cidr: '10.42.0.0/99' is not a valid CIDR"),
     "pod range = service range": ({"k3s_server_config": {"cluster-cidr": "10.43.0.0/16"}},

@@ -53,6 +53,7 @@ def test_kind_of_a_name_never_reads_a_boolean_or_a_count_as_a_name_or_duration()
     assert v.kind_of("k3s_etcd_snapshot_schedule_cron") == "schedule"
     assert v.kind_of("k3s_version") == "k3s_version" and v.kind_of("tailscale_version") == "version"
     assert v.kind_of("monitoring_log_retention") == "duration" and v.kind_of("gpu_mode_timeout") == "seconds"
+    assert v.kind_of("k3s_node_name") == "name"  # K3s registers the Node under it
 
 
 def test_checked_variables_are_this_collections_own():
