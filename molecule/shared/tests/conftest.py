@@ -17,6 +17,9 @@ from testinfra.utils.ansible_runner import AnsibleRunner
 
 RUNNER = AnsibleRunner(os.environ["MOLECULE_INVENTORY_FILE"])
 SCENARIO = os.environ.get("MOLECULE_SCENARIO_NAME", "default")
+# A check whose steps do not depend on how many servers there are runs in one scenario (the time budget of make
+# test): the default scenario, which has a server and both kinds of agent.
+default_only = pytest.mark.skipif(SCENARIO != "default", reason="the same steps run in the default scenario")
 LAB_ROOT = os.environ["LAB_ROOT"]
 HOST_VARS = os.path.join(LAB_ROOT, "inventories", "lab", "host_vars")
 KUBECONFIG = os.path.join(LAB_ROOT, ".cache", "lab", "kubeconfig")  # merged by k3s_server (inventories/lab)

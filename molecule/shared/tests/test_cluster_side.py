@@ -10,7 +10,7 @@ import tempfile
 import kubernetes
 import pytest
 import yaml
-from conftest import LAB_ROOT, SCENARIO, client_for, names, recap_changed, run_playbook, wait_for
+from conftest import LAB_ROOT, SCENARIO, client_for, default_only, names, recap_changed, run_playbook, wait_for
 from conftest import host as lab_host
 
 GPU = names("gpu_workers")
@@ -36,7 +36,7 @@ def rendered_objects():
     return objects
 
 
-@pytest.mark.skipif(SCENARIO != "default", reason="the same objects from the same roles: checked in the default scenario")
+@default_only  # the same objects from the same roles
 def test_every_object_the_epics_render_is_in_the_api(dynamic):
     objects = rendered_objects()
     assert len(objects) > 50  # every platform role rendered something

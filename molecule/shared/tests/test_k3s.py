@@ -7,15 +7,12 @@ import kubernetes
 import pytest
 import urllib3
 import yaml
-from conftest import (AGENTS, ALL, FIRST, LAB_ROOT, SCENARIO, SERVERS, api_port, client_for, events, host, invocation, names,
-                      node_state, read_yaml, recap_changed, run_playbook, tailscale_ip, wait_for)
+from conftest import (AGENTS, ALL, FIRST, LAB_ROOT, SERVERS, api_port, client_for, default_only, events, host, invocation,
+                      names, node_state, read_yaml, recap_changed, run_playbook, tailscale_ip, wait_for)
 
 SERVER_URL = "https://%s:%d" % (tailscale_ip(FIRST), api_port())
 S3_ACCESS, S3_SECRET = "lab-s3-access-NOTASECRET", "lab-s3-secret-NOTASECRET"  # inventories/lab fakes
 REGISTRY_PASSWORD = "lab-registry-password-NOTASECRET"
-# Role behaviour that does not depend on how many servers there are runs in one scenario (the time budget of
-# make test): the default scenario has a server and both kinds of agent.
-default_only = pytest.mark.skipif(SCENARIO != "default", reason="the same role paths run in the default scenario")
 
 
 @pytest.mark.parametrize("name", ALL)

@@ -13,7 +13,7 @@ import stat
 import uuid
 
 import pytest
-from conftest import AGENTS, FIRST, SCENARIO, SERVERS, host, local_api, node_state, run_playbook
+from conftest import AGENTS, FIRST, SERVERS, default_only, host, local_api, node_state, run_playbook
 
 LAB_PHASE = 3  # conftest: after the checks and the upgrade; it restarts the whole cluster
 TLS = "/var/lib/rancher/k3s/server/tls/etcd"
@@ -95,9 +95,6 @@ REFUSALS = {
 
 # Refused in restore.yml's first play, before a node is touched, and a snapshot's name resolved on the first server
 # before the restore proper: the same steps on one server as on three (the ha scenario restores and resets quorum).
-default_only = pytest.mark.skipif(SCENARIO != "default", reason="the same steps run in the default scenario")
-
-
 @default_only
 @pytest.mark.parametrize("case", sorted(REFUSALS))
 def test_restore_refuses_bad_requests_and_changes_nothing(lab, tmp_path, case):
