@@ -5,6 +5,8 @@
 
 from __future__ import annotations
 
+import ipaddress
+
 try:
     import netaddr
 
@@ -15,6 +17,9 @@ except ImportError:  # reported by the callers with missing_required_lib / a fil
 
 TAILNET_V4 = "100.64.0.0/10"
 TAILNET_V6 = "fd7a:115c:a1e0::/48"
+# The ranges a LoadBalancer address may come from ("NEVER use public IP exposure"): RFC 1918, RFC 4193, the tailnet.
+PRIVATE = tuple(ipaddress.ip_network(cidr) for cidr in (
+    "10.0.0.0/8", "172.16.0.0/12", "192.168.0.0/16", "fc00::/7", TAILNET_V4))
 
 
 class NetworkError(ValueError):
@@ -105,6 +110,12 @@ def _cluster_dns_problems(cluster_dns, service_cidr):
     return []
 
 
+def _private(cidr):
+    """Whether a CIDR lies inside a private range (RFC 1918, IPv6 unique local) or the tailnet's CGNAT range."""
+    network = ipaddress.ip_network(str(cidr))
+    return any(network.version == private.version and network.subnet_of(private) for private in PRIVATE)
+
+
 def preflight(lans=None, routes=None, cluster_cidr=None, service_cidr=None, metallb_pools=None,
               tailnet=TAILNET_V4, extra=None, cluster_dns=None, addresses=None):
     """Problems with a home-lab's address plan; an empty list means it is sound.
@@ -180,6 +191,11 @@ def preflight(lans=None, routes=None, cluster_cidr=None, service_cidr=None, meta
         if not isinstance(spec, dict) or "addresses" not in spec:
             raise NetworkError("MetalLB pool %s: expected a dict with 'addresses' (and 'lan')" % pool)
         pool_set = to_set(spec["addresses"], "MetalLB pool %s" % pool)
+        public = [str(cidr) for cidr in pool_set.iter_cidrs() if not _private(cidr)]
+        if public:
+            problems.append("MetalLB pool %s (%s) holds public addresses (%s): LoadBalancer addresses stay on the LAN "
+                            "(private ranges; all access from outside goes through Tailscale)"
+                            % (pool, spec["addresses"], ", ".join(public)))
         lan = spec.get("lan")
         if lan and not pool_set.issubset(to_set(lan, "LAN of MetalLB pool %s" % pool)):
             problems.append("MetalLB pool %s (%s) is outside its node's LAN %s" % (pool, spec["addresses"], lan))

@@ -12,7 +12,8 @@ takes it (k8s.io/apimachinery pkg/api/resource/quantity.go), > 0. A duration is 
 (prometheus/common model.ParseDuration: units y w d h m s ms, largest first). A schedule is the five-field cron
 line of Kubernetes CronJobs and K3s' etcd-snapshot-schedule-cron (robfig/cron's standard parser, and its @hourly
 ... @yearly descriptors). A version is a release number, a K3s version its release tag (v1.34.3+k3s1). A
-Tailscale host name is a DNS label (empty: the machine's own).
+Tailscale host name is a DNS label (empty: the machine's own). A model an app asks for is a LiteLLM alias, not a
+model path (seed 002's anti-patterns).
 """
 
 from __future__ import annotations
@@ -49,6 +50,8 @@ KINDS = {
     "version": "a release version such as 1.2.3 (an optional leading v and a -suffix or +suffix)",
     "k3s_version": "a K3s release tag such as v1.34.3+k3s1",
     "seconds": "a whole number of seconds, at least 1",
+    "alias": "a LiteLLM model alias as litellm_aliases names one (e.g. vllm-qwen): apps ask LiteLLM for an alias, "
+             "never for a model path (no '/' and no spaces)",
     "hostname": "a host name: a DNS label (letters, digits and '-', starting and ending with a letter or digit, at "
                 "most 63 characters), or empty for the machine's own",
 }
@@ -68,7 +71,9 @@ NAMED = {"k3s_version": "k3s_version", "tailscale_version": "version", "litellm_
          "monitoring_retention": "duration", "monitoring_log_retention": "duration",
          "paperless_ai_scan_interval": "schedule", "tailscale_hostname": "hostname",
          # the Node's name when a user sets it: K3s registers the Node under it (a DNS-1123 subdomain, as any object)
-         "k3s_node_name": "name"}
+         "k3s_node_name": "name",
+         # the model an app asks LiteLLM for (what the manifests' model-alias convention holds the apps to)
+         "open_webui_default_model": "alias", "paperless_ai_model": "alias"}
 
 
 class ValidationError(ValueError):
@@ -122,6 +127,8 @@ def is_valid(kind, value):
         return len(value) <= 63 and bool(DNS1035_LABEL.match(value))
     if kind == "hostname":
         return value == "" or (len(value) <= 63 and bool(re.match(r"^[A-Za-z0-9]([-A-Za-z0-9]*[A-Za-z0-9])?$", value)))
+    if kind == "alias":
+        return value != "" and "/" not in value and not any(c.isspace() for c in value)
     if kind == "size":
         match = QUANTITY.match(value)
         return bool(match) and float(match.group(1)) > 0

@@ -154,11 +154,15 @@ def test_a_broken_inventory_value_changes_nothing(cluster):
     assert [o for o in objects_in(cluster, "data2") if o["metadata"].get("namespace") == "data2"] == []
 
 
-def test_a_convention_violation_is_refused_before_applying(cluster):
-    # the inventory may move Ollama to another namespace, but not leave its volume without a size
-    proc = apply(cluster, "epic06_ollama.yml", "-e", '{"homelab_ollama_namespace": "apps", "ollama_storage_size": ""}')
+def test_a_per_epic_run_refuses_a_broken_value_before_applying(cluster):
+    """No preflight runs in a per-epic playbook: the role's own values (and the home-lab-wide ones) are checked by
+    kind before its first object. The inventory may move Ollama to another namespace, but not leave its volume
+    without a size, nor give LiteLLM's port as 99999."""
+    proc = apply(cluster, "epic06_ollama.yml", "-e", '{"homelab_ollama_namespace": "apps", "ollama_storage_size": "",'
+                                                     ' "homelab_litellm_port": 99999}')
     assert proc.returncode != 0
-    assert "[pvc-storage] PVC without resources.requests.storage" in proc.stdout
+    assert "homelab_litellm_port: 99999 is not a port number, 1-65535" in proc.stdout
+    assert "ollama_storage_size: '' is not a size as Kubernetes takes it" in proc.stdout
     assert [o for o in objects_in(cluster, "apps") if o["metadata"]["labels"]["app.kubernetes.io/name"] == "ollama"] == []
 
 

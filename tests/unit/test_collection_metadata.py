@@ -122,3 +122,41 @@ def test_every_role_entry_point_and_option_has_a_version_added_of_this_collectio
              for role, entry, option, spec, unused in role_specs()
              if not spec.get("version_added") or version_tuple(spec["version_added"]) > current]
     assert wrong == []
+
+
+# What the collection may import from ansible-core: the APIs ansible-core documents for module and plugin authors
+# (the module_utils, the errors, the inventory base classes, wrap_var for inventory data). A new entry is a public API
+# checked in ansible-core's developer guide first; a private one (a leading underscore, the executor, the vars
+# manager) is not an entry (issue 38).
+PUBLIC_ANSIBLE = {"ansible.module_utils", "ansible.errors", "ansible.plugins.inventory", "ansible.utils.unsafe_proxy"}
+
+
+def ansible_uses(path):
+    """(line, what) of each ansible-core import and each underscore name reached through one, in one Python file."""
+    tree = ast.parse(open(path, encoding="utf-8").read())
+    bound = set()
+    for node in ast.walk(tree):
+        if isinstance(node, ast.ImportFrom) and (node.module or "").split(".")[0] == "ansible":
+            for alias in node.names:
+                bound.add(alias.asname or alias.name)
+                yield node.lineno, "%s.%s" % (node.module, alias.name)
+        elif isinstance(node, ast.Import):
+            for alias in node.names:
+                if alias.name.split(".")[0] == "ansible":
+                    bound.add((alias.asname or alias.name).split(".")[0])
+                    yield node.lineno, alias.name
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Attribute) and node.attr.startswith("_") and not node.attr.startswith("__") \
+                and isinstance(node.value, ast.Name) and node.value.id in bound:
+            yield node.lineno, "%s.%s" % (node.value.id, node.attr)
+
+
+def test_no_private_ansible_core_name_is_used():
+    paths = sorted(glob.glob(os.path.join(ROOT, "plugins", "**", "*.py"), recursive=True))
+    uses = [(os.path.relpath(path, ROOT), line, what) for path in paths for line, what in ansible_uses(path)]
+    assert any(what == "ansible.module_utils.basic.AnsibleModule" for _, _, what in uses)
+    private = ["%s:%d %s" % use for use in uses
+               if any(part.startswith("_") for part in use[2].split("."))
+               or not any(use[2].startswith(prefix + ".") for prefix in PUBLIC_ANSIBLE)]
+    assert private == [], "ansible-core names outside its public plugin APIs: %s" % private
+    assert not os.path.exists(os.path.join(ROOT, "plugins", "action")), "no action plugin runs a module differently"

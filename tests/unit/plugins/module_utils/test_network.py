@@ -91,6 +91,25 @@ def test_preflight_pool_overlapping_pods():
     assert "MetalLB pool p (192.168.2.200-192.168.2.210) overlaps K3s cluster-cidr (192.168.2.128/25)" in problems
 
 
+@pytest.mark.parametrize("addresses,public", [
+    ("203.0.113.10-203.0.113.20", "203.0.113.10/31, 203.0.113.12/30, 203.0.113.16/30, 203.0.113.20/32"),
+    ("192.168.255.250-192.169.0.5", "192.169.0.0/30, 192.169.0.4/31"),
+    ("128.0.0.0/1", "128.0.0.0/1"),
+    ("2001:db8::/120", "2001:db8::/120"),
+])
+def test_preflight_refuses_a_pool_with_public_addresses(addresses, public):
+    """LoadBalancer addresses come from private ranges only: RFC 1918, IPv6 unique local, the tailnet."""
+    problems = core.preflight(metallb_pools={"p": {"addresses": addresses}})
+    assert problems == ["MetalLB pool p (%s) holds public addresses (%s): LoadBalancer addresses stay on the LAN "
+                        "(private ranges; all access from outside goes through Tailscale)" % (addresses, public)]
+
+
+@pytest.mark.parametrize("addresses", ["10.0.0.0/8", "172.16.0.1-172.31.255.254", "192.168.2.200-192.168.2.210",
+                                       "fd00:1::/64"])
+def test_preflight_keeps_pools_in_private_ranges(addresses):
+    assert core.preflight(metallb_pools={"p": {"addresses": addresses}}) == []
+
+
 def test_preflight_refuses_a_pool_holding_a_nodes_lan_address_and_two_nodes_on_one_address():
     problems = core.preflight(
         lans={"a": "192.168.2.0/24", "b": "192.168.2.0/24", "c": "192.168.2.0/24", "d": "192.168.2.0/24"},

@@ -19,6 +19,7 @@ from ansible_collections.homelab.platform.plugins.module_utils import validate a
     ("k3s_version", ["v1.34.3+k3s1", "v1.35.0-rc1+k3s1"], ["1.34.3", "v1.34.3", "v1.34.3-k3s1", "latest"]),
     ("seconds", [1, 300, "600"], [0, -5, "5m", 1.5, True, None]),
     ("hostname", ["", "gpu-box", "GPU-1", "a" * 63], ["gpu_box", "GPU box", "-gpu", "gpu.lan", "a" * 64]),
+    ("alias", ["vllm-qwen", "ollama-llama3.2", "cloud-claude"], ["", "Qwen/Qwen2.5-7B-Instruct", "vllm qwen", 7]),
 ])
 def test_each_kind_has_the_api_servers_rule(kind, good, bad):
     assert [value for value in good if not v.is_valid(kind, value)] == []
