@@ -15,6 +15,9 @@ def test_command_and_modes(name):
     h = host(name)
     assert h.file("/usr/local/bin/gpu-mode").mode == 0o755
     assert "ml, r1, gaming, status, boot" in h.check_output("gpu-mode --help")
+    # one file holds the command's code (a zipapp of the module_utils it shares with the gpu_mode module)
+    assert h.run("python3 -m zipfile -l /usr/local/bin/gpu-mode").stdout.count("homelab_gpu_mode/") == 8
+    assert not h.file("/usr/local/lib/homelab-gpu-mode").exists
     ml = yaml.safe_load(h.file("/etc/gpu-mode/modes/ml.yaml").content_string)
     r1 = yaml.safe_load(h.file("/etc/gpu-mode/modes/r1.yaml").content_string)
     assert ml["metadata"]["labels"]["gpu-mode"] == "ml" and r1["metadata"]["labels"]["gpu-mode"] == "r1"
