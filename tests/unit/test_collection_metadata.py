@@ -154,7 +154,7 @@ def ansible_uses(path):
 def test_no_private_ansible_core_name_is_used():
     paths = sorted(glob.glob(os.path.join(ROOT, "plugins", "**", "*.py"), recursive=True))
     uses = [(os.path.relpath(path, ROOT), line, what) for path in paths for line, what in ansible_uses(path)]
-    assert any(what == "ansible.module_utils.basic.AnsibleModule" for _, _, what in uses)
+    assert any(what == "ansible.module_utils.basic.AnsibleModule" for unused_path, unused_line, what in uses)
     private = ["%s:%d %s" % use for use in uses
                if any(part.startswith("_") for part in use[2].split("."))
                or not any(use[2].startswith(prefix + ".") for prefix in PUBLIC_ANSIBLE)]
