@@ -455,3 +455,13 @@ def test_service_account_tokens_keep_their_account_name():
     token = {"apiVersion": "v1", "kind": "Secret", "type": "kubernetes.io/service-account-token",
              "metadata": m.metadata("gpu-mode", "switcher", "ml", name="gpu-mode-switcher-token")}
     assert m.check_objects([token]) == []
+
+
+def test_a_str_subclass_whose_str_is_itself_is_read():
+    """ansible-core 2.17's AnsibleUnsafeText returns itself from str(); libyaml refuses anything but an exact str."""
+    class Unsafe(str):
+        def __str__(self):
+            return self
+
+    assert m.load_objects(Unsafe("kind: ConfigMap\nmetadata: {name: a}\n---\n- {kind: Service}\n")) == [
+        {"kind": "ConfigMap", "metadata": {"name": "a"}}, {"kind": "Service"}]
