@@ -458,10 +458,17 @@ def test_service_account_tokens_keep_their_account_name():
 
 
 def test_a_str_subclass_whose_str_is_itself_is_read():
-    """ansible-core 2.17's AnsibleUnsafeText returns itself from str(); libyaml refuses anything but an exact str."""
+    """ansible-core 2.17's AnsibleUnsafeText returns itself from str() and a bytes subclass from encode(); libyaml
+    refuses anything but an exact str or bytes."""
+    class UnsafeBytes(bytes):
+        pass
+
     class Unsafe(str):
         def __str__(self):
             return self
+
+        def encode(self, *args, **kwargs):
+            return UnsafeBytes(super().encode(*args, **kwargs))
 
     assert m.load_objects(Unsafe("kind: ConfigMap\nmetadata: {name: a}\n---\n- {kind: Service}\n")) == [
         {"kind": "ConfigMap", "metadata": {"name": "a"}}, {"kind": "Service"}]
