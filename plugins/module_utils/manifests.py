@@ -147,14 +147,17 @@ def ingress_triplet(service, app, namespace, domain, backend, port, component="i
 
 
 def plain(value):
-    """Plain Python types (templating engines hand over str/dict/list subclasses)."""
+    """Plain Python types (templating engines hand over str/dict/list subclasses). A str subclass becomes an exact
+    str through str's own __str__ (str() of ansible-core 2.17's AnsibleUnsafeText returns the subclass itself)."""
     if isinstance(value, dict):
         return {plain(k): plain(v) for k, v in value.items()}
     if isinstance(value, (list, tuple)):
         return [plain(v) for v in value]
     if isinstance(value, bool) or value is None:
         return value
-    for kind in (str, int, float):
+    if isinstance(value, str):
+        return str.__str__(value)
+    for kind in (int, float):
         if isinstance(value, kind):
             return kind(value)
     return value

@@ -457,6 +457,17 @@ def test_service_account_tokens_keep_their_account_name():
     assert m.check_objects([token]) == []
 
 
+def test_a_str_subclass_whose_str_is_itself_becomes_a_plain_str():
+    class Unsafe(str):
+        def __str__(self):
+            return self
+
+    value = m.plain({Unsafe("k"): [Unsafe("v"), 1, True]})
+    assert value == {"k": ["v", 1, True]}
+    assert [type(x) for x in [*value, *value["k"]]] == [str, str, int, bool]
+    assert m.to_manifests([{"kind": "ConfigMap", "data": {"a": Unsafe("x\ny")}}]).endswith("a: |-\n    x\n    y\n")
+
+
 def test_a_str_subclass_whose_str_is_itself_is_read():
     """ansible-core 2.17's AnsibleUnsafeText returns itself from str() and a bytes subclass from encode(); libyaml
     refuses anything but an exact str or bytes."""
