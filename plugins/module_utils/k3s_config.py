@@ -47,6 +47,10 @@ MANAGED_KEYS = {
 }
 
 # Architectures as Ansible reports them -> (binary asset suffix, checksum file suffix)
+# The managed keys K3s reads as numbers (its flags are IntFlag). A template renders them as text under ansible-core
+# before 2.19 and as numbers from 2.19 on: written as numbers always, config.yaml stays the same whatever runs it.
+INT_KEYS = ("https-listen-port", "etcd-snapshot-retention")
+
 ARCH_ASSETS = {
     "x86_64": ("", "amd64"),
     "amd64": ("", "amd64"),
@@ -393,7 +397,7 @@ def build_config(managed, user=None, extra_lists=None):
     for key, value in managed.items():
         if value is None or value == "" or value == []:
             continue
-        config[key] = value
+        config[key] = int(value) if key in INT_KEYS and str(value).isdigit() else value
     extra_lists = set(extra_lists or ())
     for key, value in user.items():
         if key in extra_lists and key in config:

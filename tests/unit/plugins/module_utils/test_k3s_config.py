@@ -76,6 +76,13 @@ def test_build_config_merges_and_drops_empty():
     assert list(cfg) == sorted(cfg)
 
 
+def test_build_config_writes_the_numbers_k3s_reads_as_numbers_whatever_the_template_gave():
+    """ansible-core 2.17 renders "{{ 5 }}" as '5', 2.19 as 5: config.yaml must not change with the Ansible version."""
+    for retention, port in (("5", "6444"), (5, 6444)):
+        cfg = core.build_config({"etcd-snapshot-retention": retention, "https-listen-port": port, "node-name": "007"})
+        assert cfg == {"etcd-snapshot-retention": 5, "https-listen-port": 6444, "node-name": "007"}
+
+
 @pytest.mark.parametrize("key", ["token", "server", "cluster-init", "token-file", "cluster_init", "node-ip", "https-listen-port"])
 def test_build_config_refuses_managed_keys(key):
     with pytest.raises(core.K3sConfigError, match="managed by the roles.*%s \\(set " % key):
