@@ -2,7 +2,7 @@
 # The collection under the oldest ansible-core it claims (meta/runtime.yml's requires_ansible) and the newest
 # release this Python installs, each in a venv of its own (.cache/compat): the tarball `make build` wrote,
 # installed into an empty collections path as a Galaxy user installs it, runs `--syntax-check` of every playbook
-# by its FQCN, and the unit tests pass.
+# by its FQCN, render.yml writes every manifest (the same files under both versions), and the unit tests pass.
 #
 #   tests/compat.sh            both versions
 #   tests/compat.sh 2.17.0     one version ("newest": the newest the package index has for this Python)
@@ -29,6 +29,7 @@ for book in playbooks/*.yml; do
   playbooks+=("homelab.platform.$name")
 done
 
+renders=()
 for version in "${versions[@]}"; do
   venv=".cache/compat/ansible-core-$version"
   if [ ! -e "$venv/.installed" ]; then
@@ -47,7 +48,22 @@ for version in "${versions[@]}"; do
   ANSIBLE_COLLECTIONS_PATH="$installed:$deps" ANSIBLE_COLLECTIONS_SCAN_SYS_PATH=false \
     "$venv/bin/ansible-playbook" -i localhost, --syntax-check "${playbooks[@]}" >/dev/null
   echo "syntax-check of ${#playbooks[@]} playbooks from the installed tarball: ok"
+  # Every role's templates and filters run: the manifests render.yml writes must be the same under every version
+  # (ansible-core before 2.19 templates to text, hands filters its own str subclass and dumps shared objects as
+  # YAML aliases: all three once broke or changed a manifest there).
+  rendered="$root/.cache/compat/render-$version"
+  rm -rf "$rendered"
+  ANSIBLE_COLLECTIONS_PATH="$installed:$deps" ANSIBLE_COLLECTIONS_SCAN_SYS_PATH=false \
+    "$venv/bin/ansible-playbook" -i inventories/homelab homelab.platform.render -e "homelab_render_dir=$rendered" \
+    -e @tests/integration/vars/platform-secrets.yml >"$rendered.log" 2>&1 \
+    || { tail -40 "$rendered.log" >&2; echo "render.yml failed under ansible-core $version" >&2; exit 1; }
+  renders+=("$rendered")
+  echo "render.yml from the installed tarball: $(find "$rendered" -type f | wc -l) files"
   rm -rf "$installed"
   trap - EXIT
   "$venv/bin/python" -m pytest -q -p no:cacheprovider tests/unit
 done
+if [ ${#renders[@]} -gt 1 ]; then
+  diff -r "${renders[0]}" "${renders[1]}" >&2 || { echo "the manifests differ between ${versions[0]} and ${versions[1]}" >&2; exit 1; }
+  echo "the manifests are the same under ${versions[*]}"
+fi
