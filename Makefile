@@ -28,7 +28,7 @@ export HOMELAB_HELM := $(CURDIR)/$(TOOLS_DIR)/bin/helm
 CHARTS_DIR ?= $(abspath $(CURDIR)/../shared/charts)
 export HOMELAB_CHARTS_DIR := $(CHARTS_DIR)
 
-.PHONY: help deps system-deps venv litellm-venv litellm-newest tools link image lab lab-destroy test unit integration stress lint sanity compat static molecule molecule-default molecule-ha build ee changelog clean
+.PHONY: help deps system-deps venv litellm-venv litellm-newest tools link image lab lab-destroy test unit integration stress lint sanity compat docs static molecule molecule-default molecule-ha build ee changelog clean
 
 help:
 	@echo "Needs root (installs podman, runc, debootstrap through apt, or sudo):"
@@ -37,7 +37,8 @@ help:
 	@echo "  make test         everything: unit, integration, lint, sanity, Molecule (default, ha)"
 	@echo "  make molecule-default | molecule-ha   the Molecule lab scenarios"
 	@echo "No root, no system packages (python3 with venv, and git, are enough):"
-	@echo "  make unit | integration | lint | sanity | compat   parts of make test (compat: oldest and newest ansible-core)"
+	@echo "  make unit | integration | lint | sanity | compat | docs   parts of make test (compat: oldest and newest"
+	@echo "                   ansible-core; docs: the docs site in .cache/docs/html)"
 	@echo "  make stress       the integration suite 5 times while every core is busy (finds timing-dependent tests)"
 	@echo "  make litellm-newest  the LiteLLM fallback contract and benchmark on the newest LiteLLM release"
 	@echo "  make build        the collection tarball in .cache/build"
@@ -177,7 +178,12 @@ test: unit
 	$(MAKE) --no-print-directory -j2 --output-sync=target lab-up-ha static
 	$(MAKE) --no-print-directory lab-verify-ha
 
-static: lint sanity ee compat
+static: lint sanity ee compat docs
+
+# The docs site: antsibull-docs' plugin and role pages with the project's Markdown docs, built offline into
+# .cache/docs/html, warnings as errors.
+docs: deps
+	tools/docs.sh
 
 BUILD_DIR := .cache/build
 build: deps
