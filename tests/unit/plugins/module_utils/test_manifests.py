@@ -459,7 +459,7 @@ def test_service_account_tokens_keep_their_account_name():
 
 def test_a_str_subclass_whose_str_is_itself_becomes_a_plain_str():
     class Unsafe(str):
-        def __str__(self):  # pylint: disable=invalid-str-returned  (a str subclass, as AnsibleUnsafeText)
+        def __str__(self):  # pylint: disable=invalid-str-returned
             return self
 
     value = m.plain({Unsafe("k"): [Unsafe("v"), 1, True]})
@@ -475,7 +475,7 @@ def test_a_str_subclass_whose_str_is_itself_is_read():
         pass
 
     class Unsafe(str):
-        def __str__(self):  # pylint: disable=invalid-str-returned  (a str subclass, as AnsibleUnsafeText)
+        def __str__(self):  # pylint: disable=invalid-str-returned
             return self
 
         def encode(self, *args, **kwargs):
