@@ -145,7 +145,8 @@ sanity: deps
 	tests/sanity.sh
 
 # The oldest ansible-core meta/runtime.yml claims and the newest this Python installs, each in its own venv: the
-# tarball installed into an empty collections path, --syntax-check of every playbook, the unit tests.
+# tarball installed into an empty collections path, --syntax-check of every playbook, render.yml (the same manifests
+# under both), the unit tests; ansible-test sanity under the oldest.
 compat: build tools
 	tests/compat.sh
 

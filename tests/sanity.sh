@@ -3,7 +3,8 @@
 # ansible_collections/homelab/platform (ansible-test needs that path).
 set -euo pipefail
 root="$(cd "$(dirname "$0")/.." && pwd)"
-dest="$root/.cache/sanity/ansible_collections/homelab/platform"
+# SANITY_DIR: where the copy goes (make compat runs a second sanity under another ansible-core beside this one)
+dest="${SANITY_DIR:-$root/.cache/sanity}/ansible_collections/homelab/platform"
 rm -rf "$dest"
 mkdir -p "$dest"
 tar -C "$root" --exclude=./.venv --exclude=./.cache --exclude=./.git --exclude=__pycache__ \
@@ -14,7 +15,7 @@ git init -q && git add -A
 # ansible-test bootstraps pip from an unreachable host unless a cached script exists.
 cache="$HOME/.ansible/test/cache"
 mkdir -p "$cache"
-for v in 24.2 24.3 25.0 25.1 25.2; do
+for v in 23.1.2 24.2 24.3 25.0 25.1 25.2; do  # 23.1.2: ansible-test of ansible-core 2.17
   [ -e "$cache/get_pip_${v//./_}.py" ] || cp "$root/tests/get-pip-offline.py" "$cache/get_pip_${v//./_}.py"
 done
 python_version="$(python3 -c 'import sys; print("%d.%d" % sys.version_info[:2])')"
