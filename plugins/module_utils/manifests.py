@@ -274,11 +274,10 @@ class Violation(tuple):
 def load_objects(text):
     """The objects of a manifest file: multi-document YAML, a document may be a list. Parsed with libyaml's
     safe loader where PyYAML has it (the same objects, several times faster), else the Python one. libyaml reads
-    only an exact str or bytes, so a subclass of str (Ansible's unsafe or tagged strings, whose str() may return
-    itself and whose encode() returns a subclass of bytes: ansible-core 2.17's AnsibleUnsafeText) fails; the text is
-    handed over as the plain UTF-8 bytes str's own encode returns."""
+    only an exact str or bytes, so a subclass of str (Ansible's unsafe or tagged strings) is handed over as the exact
+    str plain() makes of it."""
     objects = []
-    for doc in yaml.load_all(str.encode(str(text), "utf-8"), Loader=getattr(yaml, "CSafeLoader", yaml.SafeLoader)):
+    for doc in yaml.load_all(plain(str(text)), Loader=getattr(yaml, "CSafeLoader", yaml.SafeLoader)):
         if doc is None:
             continue
         objects.extend(doc if isinstance(doc, list) else [doc])
